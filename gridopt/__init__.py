@@ -1,0 +1,24 @@
+"""gridopt: grid-based field service and marketing planning.
+
+Public names are re-exported here explicitly; see ``__all__``.
+"""
+
+from __future__ import annotations
+
+from gridopt.errors import GridoptError, InfeasibleError, InputError
+from gridopt.model import Households, Layout, Scenario, Staff, Tickets, Units
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "GridoptError",
+    "InfeasibleError",
+    "InputError",
+    "Households",
+    "Layout",
+    "Scenario",
+    "Staff",
+    "Tickets",
+    "Units",
+]
