@@ -1,0 +1,661 @@
+"""Numba kernels: full and delta evaluation of a layout, and the search loops built on them.
+
+Private module. Callers (``gridopt.score.objective`` and ``gridopt.partition``) validate
+and convert every array first; kernels never validate, never allocate in hot loops and
+write their results into caller-allocated arrays.
+
+Score of a layout (all coefficients are precomputed by the caller)::
+
+    sum_g sum_a  cs[a] * r_ga**2 + ch[a] * max(0, |r_ga| - tau[a])     r_ga = tot_ga / target_ga - 1
+  + coef[0] * sum_g inertia_g                  (mass-weighted moment of inertia about the centroid)
+  + coef[1] * sum_i load_i * |p_i - base_g|   (travel to the grid base)
+  + coef[2] * cut length                       (border: length of edges between grids)
+  + coef[3] * sum_i hh_i [label_i != prev_i]   (stability)
+  + coef[4] * (max_g diam_g + mean_g diam_g) / 2   (diameter on the distance matrix D)
+
+State arrays kept by the caller and updated in place by the ``apply_*`` kernels:
+
+- ``tot`` (n_grids, n_attributes): attribute totals per grid.
+- ``mom`` (n_grids, 4): mass W, W*x, W*y, W*(x^2 + y^2) per grid.
+- ``acc`` (3,): travel sum, cut length, stability weight moved.
+- ``diam`` (n_grids,): grid diameters (only when ``coef[4] > 0``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@njit(cache=True, nogil=True)
+def _pen(r, cs, ch, tau):
+    ex = abs(r) - tau
+    p = cs * r * r
+    if ex > 0.0:
+        p += ch * ex
+    return p
+
+
+@njit(cache=True, nogil=True)
+def _inertia(w, sx, sy, sq):
+    if w <= 0.0:
+        return 0.0
+    v = sq - (sx * sx + sy * sy) / w
+    if v < 0.0:
+        return 0.0
+    return v
+
+
+@njit(cache=True, nogil=True)
+def _dist(x, y, i, bx, by, g):
+    dx = x[i] - bx[g]
+    dy = y[i] - by[g]
+    return np.sqrt(dx * dx + dy * dy)
+
+
+@njit(cache=True, nogil=True)
+def _diam_members(members, n_members, D):
+    best = 0.0
+    for p in range(n_members):
+        u = members[p]
+        for q in range(p + 1, n_members):
+            d = D[u, members[q]]
+            if d > best:
+                best = d
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _ne(a, b):
+    return 1.0 if a != b else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _collect(labels, g, skip, extra, members):
+    """Members of grid g without ``skip`` plus ``extra`` (-1 for none) into ``members``."""
+    n_members = 0
+    for u in range(labels.shape[0]):
+        if labels[u] == g and u != skip:
+            members[n_members] = u
+            n_members += 1
+    if extra >= 0:
+        members[n_members] = extra
+        n_members += 1
+    return n_members
+
+
+@njit(cache=True, nogil=True)
+def _diam_after_remove(labels, a, i, D, diam_a, members):
+    # i is not an end of a diametral pair: the diameter stays
+    ecc = 0.0
+    for u in range(labels.shape[0]):
+        if labels[u] == a and u != i:
+            d = D[i, u]
+            if d > ecc:
+                ecc = d
+    if ecc < diam_a:
+        return diam_a
+    n_members = _collect(labels, a, i, -1, members)
+    return _diam_members(members, n_members, D)
+
+
+@njit(cache=True, nogil=True)
+def _diam_after_add(labels, b, i, D, diam_b):
+    best = diam_b
+    for u in range(labels.shape[0]):
+        if labels[u] == b:
+            d = D[i, u]
+            if d > best:
+                best = d
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _diam_term(diam, a, da, b, db):
+    """(max + mean)/2 of the diameters with grids a, b replaced by da, db."""
+    k = diam.shape[0]
+    mx = 0.0
+    s = 0.0
+    for g in range(k):
+        d = diam[g]
+        if g == a:
+            d = da
+        elif g == b:
+            d = db
+        s += d
+        if d > mx:
+            mx = d
+    return 0.5 * (mx + s / k)
+
+
+# ------------------------------------------------------------------------- full score
+
+
+@njit(cache=True, nogil=True)
+def full_eval(
+    labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+    target, cs, ch, tau, coef, D, tot, mom, acc, diam, terms,
+):  # fmt: skip
+    """Evaluate a layout from scratch; fill tot, mom, acc, diam and terms (5,); return total."""
+    n = labels.shape[0]
+    k = tot.shape[0]
+    m = tot.shape[1]
+    tot[:, :] = 0.0
+    mom[:, :] = 0.0
+    acc[:] = 0.0
+    travel = 0.0
+    cut = 0.0
+    stab = 0.0
+    do_travel = coef[1] != 0.0
+    for i in range(n):
+        g = labels[i]
+        for t in range(m):
+            tot[g, t] += attrs[i, t]
+        wi = w[i]
+        xi = x[i]
+        yi = y[i]
+        mom[g, 0] += wi
+        mom[g, 1] += wi * xi
+        mom[g, 2] += wi * yi
+        mom[g, 3] += wi * (xi * xi + yi * yi)
+        if do_travel:
+            travel += load[i] * _dist(x, y, i, bx, by, g)
+        if g != prev[i]:
+            stab += hh[i]
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            if j > i and labels[j] != g:
+                cut += elen[e]
+    bal = 0.0
+    inert = 0.0
+    for g in range(k):
+        for t in range(m):
+            bal += _pen(tot[g, t] / target[g, t] - 1.0, cs[t], ch[t], tau[t])
+        inert += _inertia(mom[g, 0], mom[g, 1], mom[g, 2], mom[g, 3])
+    dterm = 0.0
+    if coef[4] != 0.0:
+        diam[:] = 0.0
+        for i in range(n):
+            gi = labels[i]
+            for j in range(i + 1, n):
+                if labels[j] == gi:
+                    d = D[i, j]
+                    if d > diam[gi]:
+                        diam[gi] = d
+        dterm = _diam_term(diam, -1, 0.0, -1, 0.0)
+    acc[0] = travel
+    acc[1] = cut
+    acc[2] = stab
+    terms[0] = bal
+    terms[1] = coef[0] * inert
+    terms[2] = coef[1] * travel
+    terms[3] = coef[2] * cut
+    terms[4] = coef[3] * stab + coef[4] * dterm
+    return terms[0] + terms[1] + terms[2] + terms[3] + terms[4]
+
+
+# ------------------------------------------------------------------------------ moves
+
+
+@njit(cache=True, nogil=True)
+def delta_move(
+    i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+    target, cs, ch, tau, coef, D, tot, mom, diam, members,
+):  # fmt: skip
+    """Score change if unit i moves from its grid to grid b (state is not changed)."""
+    a = labels[i]
+    if a == b:
+        return 0.0
+    m = tot.shape[1]
+    d = 0.0
+    for t in range(m):
+        v = attrs[i, t]
+        ta = target[a, t]
+        tb = target[b, t]
+        d += _pen((tot[a, t] - v) / ta - 1.0, cs[t], ch[t], tau[t])
+        d -= _pen(tot[a, t] / ta - 1.0, cs[t], ch[t], tau[t])
+        d += _pen((tot[b, t] + v) / tb - 1.0, cs[t], ch[t], tau[t])
+        d -= _pen(tot[b, t] / tb - 1.0, cs[t], ch[t], tau[t])
+    if coef[0] != 0.0:
+        wi = w[i]
+        wx = wi * x[i]
+        wy = wi * y[i]
+        wq = wi * (x[i] * x[i] + y[i] * y[i])
+        d += coef[0] * (
+            _inertia(mom[a, 0] - wi, mom[a, 1] - wx, mom[a, 2] - wy, mom[a, 3] - wq)
+            - _inertia(mom[a, 0], mom[a, 1], mom[a, 2], mom[a, 3])
+            + _inertia(mom[b, 0] + wi, mom[b, 1] + wx, mom[b, 2] + wy, mom[b, 3] + wq)
+            - _inertia(mom[b, 0], mom[b, 1], mom[b, 2], mom[b, 3])
+        )
+    if coef[1] != 0.0:
+        d += coef[1] * load[i] * (_dist(x, y, i, bx, by, b) - _dist(x, y, i, bx, by, a))
+    if coef[2] != 0.0:
+        c = 0.0
+        for e in range(indptr[i], indptr[i + 1]):
+            lj = labels[indices[e]]
+            if lj == a:
+                c += elen[e]
+            elif lj == b:
+                c -= elen[e]
+        d += coef[2] * c
+    if coef[3] != 0.0:
+        p = prev[i]
+        d += coef[3] * hh[i] * (_ne(b, p) - _ne(a, p))
+    if coef[4] != 0.0:
+        da = _diam_after_remove(labels, a, i, D, diam[a], members)
+        db = _diam_after_add(labels, b, i, D, diam[b])
+        d += coef[4] * (_diam_term(diam, a, da, b, db) - _diam_term(diam, -1, 0.0, -1, 0.0))
+    return d
+
+
+@njit(cache=True, nogil=True)
+def apply_move(
+    i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+    coef, D, tot, mom, acc, diam, members,
+):  # fmt: skip
+    """Move unit i to grid b, updating labels and the state in place."""
+    a = labels[i]
+    if a == b:
+        return
+    m = tot.shape[1]
+    for t in range(m):
+        v = attrs[i, t]
+        tot[a, t] -= v
+        tot[b, t] += v
+    wi = w[i]
+    wx = wi * x[i]
+    wy = wi * y[i]
+    wq = wi * (x[i] * x[i] + y[i] * y[i])
+    mom[a, 0] -= wi
+    mom[a, 1] -= wx
+    mom[a, 2] -= wy
+    mom[a, 3] -= wq
+    mom[b, 0] += wi
+    mom[b, 1] += wx
+    mom[b, 2] += wy
+    mom[b, 3] += wq
+    if coef[1] != 0.0:
+        acc[0] += load[i] * (_dist(x, y, i, bx, by, b) - _dist(x, y, i, bx, by, a))
+    c = 0.0
+    for e in range(indptr[i], indptr[i + 1]):
+        lj = labels[indices[e]]
+        if lj == a:
+            c += elen[e]
+        elif lj == b:
+            c -= elen[e]
+    acc[1] += c
+    p = prev[i]
+    acc[2] += hh[i] * (_ne(b, p) - _ne(a, p))
+    if coef[4] != 0.0:
+        da = _diam_after_remove(labels, a, i, D, diam[a], members)
+        db = _diam_after_add(labels, b, i, D, diam[b])
+        diam[a] = da
+        diam[b] = db
+    labels[i] = b
+
+
+@njit(cache=True, nogil=True)
+def delta_swap(
+    i, j, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+    target, cs, ch, tau, coef, D, tot, mom, diam, members,
+):  # fmt: skip
+    """Score change if unit i (grid a) and unit j (grid b) exchange grids."""
+    a = labels[i]
+    b = labels[j]
+    if a == b:
+        return 0.0
+    m = tot.shape[1]
+    d = 0.0
+    for t in range(m):
+        v = attrs[j, t] - attrs[i, t]
+        ta = target[a, t]
+        tb = target[b, t]
+        d += _pen((tot[a, t] + v) / ta - 1.0, cs[t], ch[t], tau[t])
+        d -= _pen(tot[a, t] / ta - 1.0, cs[t], ch[t], tau[t])
+        d += _pen((tot[b, t] - v) / tb - 1.0, cs[t], ch[t], tau[t])
+        d -= _pen(tot[b, t] / tb - 1.0, cs[t], ch[t], tau[t])
+    if coef[0] != 0.0:
+        dw = w[j] - w[i]
+        dx = w[j] * x[j] - w[i] * x[i]
+        dy = w[j] * y[j] - w[i] * y[i]
+        dq = w[j] * (x[j] * x[j] + y[j] * y[j]) - w[i] * (x[i] * x[i] + y[i] * y[i])
+        d += coef[0] * (
+            _inertia(mom[a, 0] + dw, mom[a, 1] + dx, mom[a, 2] + dy, mom[a, 3] + dq)
+            - _inertia(mom[a, 0], mom[a, 1], mom[a, 2], mom[a, 3])
+            + _inertia(mom[b, 0] - dw, mom[b, 1] - dx, mom[b, 2] - dy, mom[b, 3] - dq)
+            - _inertia(mom[b, 0], mom[b, 1], mom[b, 2], mom[b, 3])
+        )
+    if coef[1] != 0.0:
+        d += coef[1] * (
+            load[i] * (_dist(x, y, i, bx, by, b) - _dist(x, y, i, bx, by, a))
+            + load[j] * (_dist(x, y, j, bx, by, a) - _dist(x, y, j, bx, by, b))
+        )
+    if coef[2] != 0.0:
+        c = 0.0
+        for e in range(indptr[i], indptr[i + 1]):
+            u = indices[e]
+            if u == j:
+                continue
+            lu = labels[u]
+            if lu == a:
+                c += elen[e]
+            elif lu == b:
+                c -= elen[e]
+        for e in range(indptr[j], indptr[j + 1]):
+            u = indices[e]
+            if u == i:
+                continue
+            lu = labels[u]
+            if lu == b:
+                c += elen[e]
+            elif lu == a:
+                c -= elen[e]
+        d += coef[2] * c
+    if coef[3] != 0.0:
+        pi = prev[i]
+        pj = prev[j]
+        d += coef[3] * (hh[i] * (_ne(b, pi) - _ne(a, pi)) + hh[j] * (_ne(a, pj) - _ne(b, pj)))
+    if coef[4] != 0.0:
+        na = _collect(labels, a, i, j, members)
+        da = _diam_members(members, na, D)
+        nb = _collect(labels, b, j, i, members)
+        db = _diam_members(members, nb, D)
+        d += coef[4] * (_diam_term(diam, a, da, b, db) - _diam_term(diam, -1, 0.0, -1, 0.0))
+    return d
+
+
+@njit(cache=True, nogil=True)
+def delta_moves_batch(
+    units, to_grid, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+    target, cs, ch, tau, coef, D, tot, mom, diam, members, out,
+):  # fmt: skip
+    """Delta of each candidate move (units[q] -> to_grid[q]) into ``out``; state unchanged."""
+    for q in range(units.shape[0]):
+        out[q] = delta_move(
+            units[q], to_grid[q], labels, x, y, w, attrs, load, hh, prev, indptr, indices,
+            elen, bx, by, target, cs, ch, tau, coef, D, tot, mom, diam, members,
+        )  # fmt: skip
+
+
+# ------------------------------------------------------------------------ contiguity
+
+
+@njit(cache=True, nogil=True)
+def can_remove(i, labels, indptr, indices, stamp, mark, queue, limit):
+    """True if grid labels[i] stays connected without unit i (bounded BFS; conservative).
+
+    ``stamp`` is an int64 (1,) counter, ``mark`` an int64 (n,) scratch of visit stamps.
+    Returns False when the search visits more than ``limit`` units without proof.
+    """
+    a = labels[i]
+    first = -1
+    n_need = 0
+    for e in range(indptr[i], indptr[i + 1]):
+        u = indices[e]
+        if labels[u] == a:
+            if first < 0:
+                first = u
+            n_need += 1
+    if n_need <= 1:
+        return True
+    stamp[0] += 1
+    s = stamp[0]
+    # targets carry stamp -s until found
+    for e in range(indptr[i], indptr[i + 1]):
+        u = indices[e]
+        if labels[u] == a:
+            mark[u] = -s
+    mark[i] = s
+    mark[first] = s
+    found = 1
+    head = 0
+    tail = 0
+    queue[tail] = first
+    tail += 1
+    while head < tail:
+        u = queue[head]
+        head += 1
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            if labels[v] != a:
+                continue
+            mv = mark[v]
+            if mv == s:
+                continue
+            if mv == -s:
+                found += 1
+                if found == n_need:
+                    return True
+            mark[v] = s
+            if tail >= limit:
+                return False
+            queue[tail] = v
+            tail += 1
+    return False
+
+
+@njit(cache=True, nogil=True)
+def fill_unassigned(labels, indptr, indices, queue):
+    """Give every unit with label -1 the label of a labelled neighbour (multi-source BFS).
+
+    Returns the number of units still unlabelled (those with no labelled unit in reach).
+    """
+    n = labels.shape[0]
+    tail = 0
+    for i in range(n):
+        if labels[i] >= 0:
+            queue[tail] = i
+            tail += 1
+    head = 0
+    while head < tail:
+        u = queue[head]
+        head += 1
+        lu = labels[u]
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            if labels[v] < 0:
+                labels[v] = lu
+                queue[tail] = v
+                tail += 1
+    left = 0
+    for i in range(n):
+        if labels[i] < 0:
+            left += 1
+    return left
+
+
+# ------------------------------------------------------------------- region growing
+
+
+@njit(cache=True, nogil=True)
+def _heap_push(hk, hv, size, key, val):
+    p = size
+    hk[p] = key
+    hv[p] = val
+    while p > 0:
+        q = (p - 1) >> 1
+        if hk[q] <= hk[p]:
+            break
+        tk = hk[q]
+        hk[q] = hk[p]
+        hk[p] = tk
+        tv = hv[q]
+        hv[q] = hv[p]
+        hv[p] = tv
+        p = q
+    return size + 1
+
+
+@njit(cache=True, nogil=True)
+def _heap_pop(hk, hv, size):
+    size -= 1
+    hk[0] = hk[size]
+    hv[0] = hv[size]
+    p = 0
+    while True:
+        c = 2 * p + 1
+        if c >= size:
+            break
+        if c + 1 < size and hk[c + 1] < hk[c]:
+            c += 1
+        if hk[p] <= hk[c]:
+            break
+        tk = hk[c]
+        hk[c] = hk[p]
+        hk[p] = tk
+        tv = hv[c]
+        hv[c] = hv[p]
+        hv[p] = tv
+        p = c
+    return size
+
+
+@njit(cache=True, nogil=True)
+def grow_regions(indptr, indices, ew, sources, source_grid, offset, labels, dist, hk, hv):
+    """Multi-source Dijkstra: each unit joins the grid whose source is nearest plus offset.
+
+    Every grid is connected (a unit's predecessor on its shortest path is in its grid).
+    ``sources``/``source_grid`` (n_sources,) give start units and their grids; ``offset``
+    (n_grids,) is added to a grid's distances. ``hk``/``hv`` are heap scratch of size
+    >= n_edges_directed + n_sources. Unreached units keep label -1.
+    """
+    n = labels.shape[0]
+    for i in range(n):
+        labels[i] = -1
+        dist[i] = np.inf
+    size = 0
+    for s in range(sources.shape[0]):
+        u = sources[s]
+        g = source_grid[s]
+        key = offset[g]
+        if key < dist[u]:
+            dist[u] = key
+            size = _heap_push(hk, hv, size, key, s)
+    # hv holds a source index for the first pushes; afterwards unit * 1 with label in dist
+    # order: we store unit ids and keep the tentative grid in labels_tmp via a trick:
+    # the heap value encodes unit * n_grids + grid.
+    k = offset.shape[0]
+    for p in range(size):
+        s = hv[p]
+        hv[p] = sources[s] * k + source_grid[s]
+    while size > 0:
+        key = hk[0]
+        code = hv[0]
+        size = _heap_pop(hk, hv, size)
+        u = code // k
+        g = code - u * k
+        if labels[u] >= 0:
+            continue
+        labels[u] = g
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            if labels[v] >= 0:
+                continue
+            nd = key + ew[e]
+            if nd < dist[v]:
+                dist[v] = nd
+                size = _heap_push(hk, hv, size, nd, v * k + g)
+
+
+# ------------------------------------------------------------------ simulated annealing
+
+
+@njit(cache=True, nogil=True)
+def anneal(
+    labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+    target, cs, ch, tau, coef, D, tot, mom, acc, diam, members,
+    frozen, sizes, contiguous, bfs_limit, n_iter, t_start, t_end, p_swap, seed,
+    stamp, mark, queue, stats,
+):  # fmt: skip
+    """Simulated annealing over border moves and swaps; returns the total score change.
+
+    ``frozen`` (n,) uint8 marks units that may not change grid (locked units, fixed bases).
+    ``sizes`` (n_grids,) int64 unit counts, kept up to date. ``stats`` (4,) int64 receives
+    proposals, accepted, rejected for contiguity, improving moves.
+    """
+    np.random.seed(seed)
+    n = labels.shape[0]
+    total = 0.0
+    if n_iter <= 0:
+        return 0.0
+    ratio = t_end / t_start
+    for it in range(n_iter):
+        temp = t_start * ratio ** (it / n_iter)
+        i = np.random.randint(0, n)
+        deg = indptr[i + 1] - indptr[i]
+        if deg == 0:
+            continue
+        j = indices[indptr[i] + np.random.randint(0, deg)]
+        a = labels[i]
+        b = labels[j]
+        if a == b or frozen[i] != 0:
+            continue
+        stats[0] += 1
+        if p_swap > 0.0 and np.random.random() < p_swap and frozen[j] == 0 and sizes[b] > 1:
+            d = delta_swap(
+                i, j, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+                target, cs, ch, tau, coef, D, tot, mom, diam, members,
+            )  # fmt: skip
+            if d > 0.0 and np.random.random() >= np.exp(-d / temp):
+                continue
+            if contiguous:
+                # sufficient condition: both grids stay connected without the unit they
+                # lose, and each unit touches its new grid away from the other
+                ok_i = False
+                for e in range(indptr[i], indptr[i + 1]):
+                    u = indices[e]
+                    if u != j and labels[u] == b:
+                        ok_i = True
+                        break
+                ok_j = False
+                for e in range(indptr[j], indptr[j + 1]):
+                    u = indices[e]
+                    if u != i and labels[u] == a:
+                        ok_j = True
+                        break
+                if not (ok_i and ok_j):
+                    stats[2] += 1
+                    continue
+                if not can_remove(i, labels, indptr, indices, stamp, mark, queue, bfs_limit):
+                    stats[2] += 1
+                    continue
+                if not can_remove(j, labels, indptr, indices, stamp, mark, queue, bfs_limit):
+                    stats[2] += 1
+                    continue
+            apply_move(
+                i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+                coef, D, tot, mom, acc, diam, members,
+            )  # fmt: skip
+            apply_move(
+                j, a, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+                coef, D, tot, mom, acc, diam, members,
+            )  # fmt: skip
+            total += d
+            stats[1] += 1
+            if d < 0.0:
+                stats[3] += 1
+            continue
+        if sizes[a] <= 1:
+            continue
+        d = delta_move(
+            i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+            target, cs, ch, tau, coef, D, tot, mom, diam, members,
+        )  # fmt: skip
+        if d > 0.0 and np.random.random() >= np.exp(-d / temp):
+            continue
+        if contiguous and not can_remove(i, labels, indptr, indices, stamp, mark, queue, bfs_limit):
+            stats[2] += 1
+            continue
+        apply_move(
+            i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+            coef, D, tot, mom, acc, diam, members,
+        )  # fmt: skip
+        sizes[a] -= 1
+        sizes[b] += 1
+        total += d
+        stats[1] += 1
+        if d < 0.0:
+            stats[3] += 1
+    return total
