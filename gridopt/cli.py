@@ -67,7 +67,9 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output.")
+    ] = 0,
 ) -> None:
     """gridopt: grid-based field service and marketing planning."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
@@ -79,6 +81,105 @@ def main(
     )
 
 
+# --------------------------------------------------------------------------- helpers
+
+
+def prepare_out_dir(out: Path, force: bool, marker: str) -> None:
+    """Create ``out``; refuse a folder that already holds other files unless ``force``.
+
+    A folder written by the same command (it holds ``marker``) is overwritten file by file.
+    """
+    if out.exists() and not out.is_dir():
+        raise GridoptError(f"{out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not (out / marker).exists() and not force:
+        raise GridoptError(
+            f"{out}: folder is not empty and holds no gridopt output; use --force to write there"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def sample_city_path() -> Path | None:
+    """The sample city shipped in ``data/`` (a source checkout), or None."""
+    here = Path(__file__).resolve().parents[1] / "data" / "sample-city.gpkg"
+    return here if here.exists() else None
+
+
+def _summary_table(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
+
+
+# -------------------------------------------------------------------------- commands
+
+
+@app.command("generate-city")
+@handle_errors
+def generate_city_cmd(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Output file: .gpkg (all layers), .parquet or .csv (households)."
+        ),
+    ],
+    households: Annotated[
+        int, typer.Option("--households", "-n", help="Number of households.")
+    ] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same city.")] = 0,
+    days: Annotated[int, typer.Option(help="Days of tickets to sample.")] = 365,
+) -> None:
+    """Generate a synthetic city (households, buildings, streets, river, staff, tickets)."""
+    import time
+
+    from gridopt.io.city import write_city
+    from gridopt.synth import generate_city
+
+    t0 = time.perf_counter()
+    with console.status(f"generating {households:,} households ..."):
+        city = generate_city(households, seed=seed, days=days)
+    t1 = time.perf_counter()
+    with console.status(f"writing {out} ..."):
+        write_city(city, out)
+    t2 = time.perf_counter()
+    _summary_table(
+        f"city written to {out}",
+        [
+            ("households", f"{city.households.n_households:,}"),
+            ("buildings", f"{city.buildings['id'].shape[0]:,}"),
+            ("compounds", f"{city.compounds['id'].shape[0]:,}"),
+            ("staff", f"{city.staff.n_staff:,}"),
+            ("stations", f"{city.stations.shape[0]}"),
+            ("tickets", f"{city.tickets.n_tickets:,} over {days} days"),
+            ("generate / write", f"{t1 - t0:.1f} s / {t2 - t1:.1f} s"),
+        ],
+    )
+
+
+@app.command("demo")
+@handle_errors
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("demo-output"),
+    force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
+    households: Annotated[
+        int, typer.Option(help="Generate a city of this size instead of the shipped sample city.")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Run the planning demo on the built-in sample city and write its outputs."""
+    from gridopt.demo import run_demo
+
+    prepare_out_dir(out, force, "demo.json")
+    summary = run_demo(
+        out, households=households or None, seed=seed, city_path=sample_city_path(), console=console
+    )
+    _summary_table(f"demo written to {out}", [(k, str(v)) for k, v in summary.items()])
+
+
 def run() -> None:  # pragma: no cover - entry point used by python -m gridopt
     """Run the CLI."""
     app(prog_name="gridopt")
@@ -86,5 +187,3 @@ def run() -> None:  # pragma: no cover - entry point used by python -m gridopt
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(run())
-
-_ = Path  # used by commands below

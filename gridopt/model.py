@@ -124,16 +124,16 @@ def _array(
             if bad.any():
                 rows = np.flatnonzero(bad.reshape(raw.shape[0], -1).any(axis=1))
                 raise InputError(name, "must be whole numbers", first_rows(rows), len(rows))
-        elif raw.size and not (
-            np.issubdtype(raw.dtype, np.integer) or raw.dtype == bool
-        ):
+        elif raw.size and not (np.issubdtype(raw.dtype, np.integer) or raw.dtype == bool):
             raise InputError(name, f"must be integers, got {raw.dtype}")
     arr = np.ascontiguousarray(raw, dtype=dtype)
     if finite and np.issubdtype(arr.dtype, np.floating) and arr.size:
         bad = ~np.isfinite(arr)
         if bad.any():
             rows = np.flatnonzero(bad.reshape(arr.shape[0], -1).any(axis=1))
-            raise InputError(name, "must be finite (NaN or infinite values)", first_rows(rows), len(rows))
+            raise InputError(
+                name, "must be finite (NaN or infinite values)", first_rows(rows), len(rows)
+            )
     if min_value is not None and arr.size:
         bad = arr < min_value
         if bad.any():
@@ -254,9 +254,7 @@ class Households(_Replaceable):
 
     def to_dict(self) -> dict[str, NDArray[Any]]:
         """Columns as a dict of arrays (for DataFrames and files)."""
-        return {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "crs"
-        }
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "crs"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -339,7 +337,10 @@ class Units(_Replaceable):
         missing = ~np.isin(bwd, fwd)
         if missing.any():
             raise InputError(
-                "indices", "adjacency must be symmetric", first_rows(rows[missing]), int(missing.sum())
+                "indices",
+                "adjacency must be symmetric",
+                first_rows(rows[missing]),
+                int(missing.sum()),
             )
         _set(self, "indptr", indptr)
         _set(self, "indices", indices)
@@ -515,14 +516,20 @@ class Staff(_Replaceable):
         n = ids.shape[0]
         _unique_ids("ids", ids)
         _set(self, "ids", ids)
-        _set(self, "role", _array("role", self.role, np.int8, n=n, min_value=0, max_value=len(ROLES) - 1))
+        _set(
+            self,
+            "role",
+            _array("role", self.role, np.int8, n=n, min_value=0, max_value=len(ROLES) - 1),
+        )
         for name in ("x", "y"):
             _set(self, name, _array(name, getattr(self, name), _F64, n=n))
         start = _array("shift_start", self.shift_start, _F64, n=n, min_value=0.0, max_value=24 * 60)
         end = _array("shift_end", self.shift_end, _F64, n=n, min_value=0.0, max_value=48 * 60)
         bad = end <= start
         if bad.any():
-            raise InputError("shift_end", "must be after shift_start", first_rows(bad), int(bad.sum()))
+            raise InputError(
+                "shift_end", "must be after shift_start", first_rows(bad), int(bad.sum())
+            )
         _set(self, "shift_start", start)
         _set(self, "shift_end", end)
         _set(self, "skills", _array("skills", self.skills, _I64, n=n, min_value=0))
@@ -593,7 +600,11 @@ class Tickets(_Replaceable):
         for name in ("x", "y"):
             _set(self, name, _array(name, getattr(self, name), _F64, n=n))
         _set(self, "unit", _array("unit", self.unit, _I32, n=n, min_value=-1))
-        _set(self, "type", _array("type", self.type, np.int8, n=n, min_value=0, max_value=len(TICKET_TYPES) - 1))
+        _set(
+            self,
+            "type",
+            _array("type", self.type, np.int8, n=n, min_value=0, max_value=len(TICKET_TYPES) - 1),
+        )
         _set(self, "priority", _array("priority", self.priority, np.int8, n=n, min_value=0))
         _set(self, "skill", _array("skill", self.skill, _I64, n=n, min_value=0))
         dur = _array("duration", self.duration, _F64, n=n)
@@ -616,7 +627,10 @@ class Tickets(_Replaceable):
         bad = self.unit >= n_units
         if bad.any():
             raise InputError(
-                "unit", f"points to an unknown unit (there are {n_units})", first_rows(bad), int(bad.sum())
+                "unit",
+                f"points to an unknown unit (there are {n_units})",
+                first_rows(bad),
+                int(bad.sum()),
             )
 
     def select(self, mask: ArrayLike) -> Tickets:
@@ -669,15 +683,24 @@ class Layout(_Replaceable):
         _set(self, "labels", labels)
         empty = np.flatnonzero(np.bincount(labels, minlength=n_grids) == 0)
         if empty.size:
-            raise InputError("labels", "every grid needs at least one unit; empty grids", first_rows(empty), empty.size)
+            raise InputError(
+                "labels",
+                "every grid needs at least one unit; empty grids",
+                first_rows(empty),
+                empty.size,
+            )
         if self.bases is None:
             _set(self, "bases", _array("bases", np.full(n_grids, -1), _I32))
         else:
-            bases = _array("bases", self.bases, _I32, n=n_grids, min_value=-1, max_value=labels.shape[0] - 1)
+            bases = _array(
+                "bases", self.bases, _I32, n=n_grids, min_value=-1, max_value=labels.shape[0] - 1
+            )
             has = bases >= 0
             wrong = has & (labels[np.where(has, bases, 0)] != np.arange(n_grids))
             if wrong.any():
-                raise InputError("bases", "a grid's base must be one of its own units", first_rows(wrong))
+                raise InputError(
+                    "bases", "a grid's base must be one of its own units", first_rows(wrong)
+                )
             _set(self, "bases", bases)
 
     @property
@@ -740,7 +763,9 @@ class Scenario(_Replaceable):
             _set(self, "stations", st)
 
 
-def as_attribute_matrix(columns: Mapping[str, ArrayLike] | Sequence[ArrayLike]) -> NDArray[np.float64]:
+def as_attribute_matrix(
+    columns: Mapping[str, ArrayLike] | Sequence[ArrayLike],
+) -> NDArray[np.float64]:
     """Stack columns into a C-contiguous float64 matrix.
 
     Examples

@@ -196,14 +196,24 @@ class TicketModel:
             raise InputError("days", f"must be >= 1, got {days}")
         if self.repair_rate.shape[0] != households.n_households:
             raise InputError(
-                "households", f"has {households.n_households} rows, model has {self.repair_rate.shape[0]}"
+                "households",
+                f"has {households.n_households} rows, model has {self.repair_rate.shape[0]}",
             )
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         r_rep, r_ins, r_out = (np.random.default_rng(s) for s in ss.spawn(3))
         day_w = np.resize(self.dow_profile, days)
         parts = [
-            self._regular(households, r_rep, self.repair_rate, self.hour_profile, day_w, TICKET_REPAIR),
-            self._regular(households, r_ins, self.install_rate, self.install_hour_profile, day_w, TICKET_INSTALL),
+            self._regular(
+                households, r_rep, self.repair_rate, self.hour_profile, day_w, TICKET_REPAIR
+            ),
+            self._regular(
+                households,
+                r_ins,
+                self.install_rate,
+                self.install_hour_profile,
+                day_w,
+                TICKET_INSTALL,
+            ),
             self._outages(households, r_out, days),
         ]
         cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -262,7 +272,9 @@ class TicketModel:
             "duration": self._durations(rng, kind, n),
         }
 
-    def _outages(self, households: Households, rng: np.random.Generator, days: int) -> dict[str, NDArray]:
+    def _outages(
+        self, households: Households, rng: np.random.Generator, days: int
+    ) -> dict[str, NDArray]:
         n_out = int(rng.poisson(self.outage_rate * days))
         comp = households.compound
         order = np.argsort(comp, kind="stable")
@@ -340,8 +352,11 @@ class City:
 
 def _river_y(x: NDArray[np.float64], side: float, phase: float, y0: float) -> NDArray[np.float64]:
     """Centre line of the river as a function of x (meanders across the city)."""
-    return y0 + 0.42 * side + 0.07 * side * np.sin(2 * np.pi * (x - y0 * 0) / (0.55 * side) + phase) + (
-        0.03 * side * np.sin(2 * np.pi * x / (0.21 * side) + 2 * phase)
+    return (
+        y0
+        + 0.42 * side
+        + 0.07 * side * np.sin(2 * np.pi * (x - y0 * 0) / (0.55 * side) + phase)
+        + (0.03 * side * np.sin(2 * np.pi * x / (0.21 * side) + 2 * phase))
     )
 
 
@@ -429,7 +444,14 @@ def generate_city(
     r = np.hypot(cx - (x0 + 0.5 * side), cy - (y0 + 0.5 * side)) / (0.5 * side)
     centrality = np.exp(-1.6 * r)  # 1 at the centre, ~0.2 at the edge
     compounds = _compounds(
-        np.random.default_rng(s_comp), n_households, centrality, in_river | on_rail, bx0, by0, bx1, by1
+        np.random.default_rng(s_comp),
+        n_households,
+        centrality,
+        in_river | on_rail,
+        bx0,
+        by0,
+        bx1,
+        by1,
     )
     buildings = _buildings(np.random.default_rng(s_bld), compounds)
     households, plant_age_hh = _households(np.random.default_rng(s_hh), buildings, compounds, crs)
@@ -467,7 +489,13 @@ def _no_tickets() -> Tickets:
 
 
 def _streets(
-    xs: NDArray, ys: NDArray, arterial_line: NDArray, side: float, phase: float, x0: float, y0: float
+    xs: NDArray,
+    ys: NDArray,
+    arterial_line: NDArray,
+    side: float,
+    phase: float,
+    x0: float,
+    y0: float,
 ) -> tuple[StreetGraph, NDArray]:
     n = xs.shape[0]
     ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
@@ -486,7 +514,8 @@ def _streets(
     ry_v = _river_y(nx_[v] - x0, side, phase, 0.0) + y0
     crosses = np.sign(ny_[u] - ry_u) != np.sign(ny_[v] - ry_v)
     art_idx = np.flatnonzero(arterial_line)
-    bridge_lines = art_idx[1::2] if art_idx.shape[0] > 2 else art_idx
+    inner = art_idx[1:-1]
+    bridge_lines = inner[::2] if inner.shape[0] >= 4 else (inner if inner.shape[0] else art_idx)
     bridge_x = xs[bridge_lines]
     is_vertical = np.concatenate([np.zeros(hu.shape[0], bool), np.ones(vu.shape[0], bool)])
     on_bridge_line = np.isin(np.round(nx_[u], 3), np.round(bridge_x, 3)) & is_vertical
@@ -516,7 +545,7 @@ def _barriers(
     y0: float,
     bridge_x: NDArray,
 ) -> tuple[Barrier, ...]:
-    gap = 60.0
+    gap = 160.0  # bridge plus approaches
     px = np.linspace(x0, x0 + side, max(50, int(side / 40)))
     river_parts = _split_at(px, _river_y(px - x0, side, phase, 0.0) + y0, bridge_x, gap)
     rail_y = y0 + 0.8 * side
@@ -592,7 +621,9 @@ def _fit_total(
         raise InputError("n_households", "city too small to hold any compound")
     cap = int(hi.sum())
     if cap < total:
-        raise InputError("n_households", f"{total} households do not fit the generated blocks ({cap})")
+        raise InputError(
+            "n_households", f"{total} households do not fit the generated blocks ({cap})"
+        )
     scale = total / raw.sum()
     for _ in range(30):
         sizes = np.clip(np.round(raw * scale), lo, hi)
@@ -700,7 +731,9 @@ def _households(
     c2 = c1 + p_fam
     c3 = c2 + p_prep
     c4 = c3 + p_sen
-    segment = np.select([u < c1, u < c2, u < c3, u < c4], [_PREMIUM, _FAMILY, _PREPAID, _SENIOR_TV], _BUSINESS)
+    segment = np.select(
+        [u < c1, u < c2, u < c3, u < c4], [_PREMIUM, _FAMILY, _PREPAID, _SENIOR_TV], _BUSINESS
+    )
     seg = segment.astype(np.int8)
     p_tv = np.array([0.85, 0.80, 0.35, 0.92, 0.60])[seg]
     p_bb = np.array([0.95, 0.75, 0.30, 0.20, 0.90])[seg]
@@ -708,7 +741,11 @@ def _households(
     tv = rng.random(n) < p_tv
     bb = rng.random(n) < p_bb
     mob = rng.random(n) < p_mob
-    arpu = tv * 28.0 + bb * np.where(seg == _PREMIUM, 99.0, 59.0) + mob * np.where(seg == _PREPAID, 19.0, 48.0)
+    arpu = (
+        tv * 28.0
+        + bb * np.where(seg == _PREMIUM, 99.0, 59.0)
+        + mob * np.where(seg == _PREPAID, 19.0, 48.0)
+    )
     arpu = np.round(arpu * np.exp(0.15 * rng.standard_normal(n)), 2)
     arpu = np.where(seg == _BUSINESS, np.round(arpu * 2.5, 2), arpu)
     contract_end = rng.integers(-30, 366, n).astype(np.int32)
@@ -743,10 +780,18 @@ def _households(
 
 
 def _stations(
-    xs: NDArray, ys: NDArray, arterial_line: NDArray, n_households: int, side: float, x0: float, y0: float
+    xs: NDArray,
+    ys: NDArray,
+    arterial_line: NDArray,
+    n_households: int,
+    side: float,
+    x0: float,
+    y0: float,
 ) -> NDArray[np.float64]:
     """Stations at arterial crossings, spread out by farthest-point selection."""
     ax, ay = xs[arterial_line], ys[arterial_line]
+    if ax.shape[0] > 3:  # keep stations off the city's edge
+        ax, ay = ax[1:-1], ay[1:-1]
     cand = np.column_stack([np.repeat(ax, ay.shape[0]), np.tile(ay, ax.shape[0])])
     n_st = int(min(cand.shape[0], max(3, round(n_households / 60_000))))
     centre = np.array([x0 + side / 2, y0 + side / 2])
@@ -814,12 +859,60 @@ def _ticket_model(households: Households, plant_age: NDArray) -> TicketModel:
     repair = np.where(subs, per_year / 365.0, 0.0)
     install = np.where(subs, 0.06, 0.12) / 365.0 * np.ones(households.n_households)
     hour = np.array(
-        [0.1, 0.05, 0.05, 0.05, 0.05, 0.1, 0.3, 0.8, 1.4, 1.7, 1.7, 1.5,
-         1.2, 1.3, 1.4, 1.4, 1.4, 1.5, 1.8, 2.1, 2.0, 1.4, 0.8, 0.3]
+        [
+            0.1,
+            0.05,
+            0.05,
+            0.05,
+            0.05,
+            0.1,
+            0.3,
+            0.8,
+            1.4,
+            1.7,
+            1.7,
+            1.5,
+            1.2,
+            1.3,
+            1.4,
+            1.4,
+            1.4,
+            1.5,
+            1.8,
+            2.1,
+            2.0,
+            1.4,
+            0.8,
+            0.3,
+        ]
     )
     inst_hour = np.array(
-        [0, 0, 0, 0, 0, 0, 0, 0.2, 1.5, 2.2, 2.4, 2.0,
-         1.2, 1.8, 2.2, 2.2, 2.0, 1.6, 1.2, 1.0, 0.5, 0, 0, 0]
+        [
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0.2,
+            1.5,
+            2.2,
+            2.4,
+            2.0,
+            1.2,
+            1.8,
+            2.2,
+            2.2,
+            2.0,
+            1.6,
+            1.2,
+            1.0,
+            0.5,
+            0,
+            0,
+            0,
+        ]
     )
     dow = np.array([1.05, 0.95, 0.95, 0.95, 1.0, 1.05, 1.05])
     return TicketModel(
@@ -828,7 +921,7 @@ def _ticket_model(households: Households, plant_age: NDArray) -> TicketModel:
         hour_profile=hour / hour.mean(),
         install_hour_profile=inst_hour / inst_hour.mean(),
         dow_profile=dow / dow.mean(),
-        outage_rate=max(0.2, households.n_households / 150_000.0),
+        outage_rate=households.n_households / 150_000.0,
         outage_share=0.08,
         outage_spread=40.0,
         duration_median=np.array([45.0, 80.0, 15.0]),

@@ -89,7 +89,9 @@ class TravelModel:
         if (w < 0).any() or not np.isfinite(w).all():
             raise InputError("edge_minutes", "must be finite and >= 0")
         w = np.maximum(w, 1e-6)  # csgraph drops explicit zeros
-        g = coo_matrix((np.concatenate([w, w]), (np.concatenate([u, v]), np.concatenate([v, u]))), shape=(n, n))
+        g = coo_matrix(
+            (np.concatenate([w, w]), (np.concatenate([u, v]), np.concatenate([v, u]))), shape=(n, n)
+        )
         g = g.tocsr()
         g.sum_duplicates()
         xy = np.column_stack([node_x, node_y]).astype(np.float64)
@@ -108,7 +110,9 @@ class TravelModel:
         )
 
     # ------------------------------------------------------------------- queries
-    def straight_minutes(self, src: NDArray[np.float64], dst: NDArray[np.float64]) -> NDArray[np.float64]:
+    def straight_minutes(
+        self, src: NDArray[np.float64], dst: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
         """Fallback matrix: euclidean distance x detour / speed, shape (n_src, n_dst)."""
         src = np.asarray(src, dtype=np.float64).reshape(-1, 2)
         dst = np.asarray(dst, dtype=np.float64).reshape(-1, 2)

@@ -114,11 +114,11 @@ def to_metric(
 
     Examples
     --------
-    >>> x, y, crs = to_metric([125.32, 125.33], [43.88, 43.89], "EPSG:4326")
+    >>> x, y, crs = to_metric([125.32, 125.33], [43.88, 43.88], "EPSG:4326")
     >>> crs
     'EPSG:32651'
     >>> round(float(x[1] - x[0]))
-    804
+    803
     """
     from pyproj import CRS, Transformer
     from pyproj.exceptions import CRSError
@@ -130,7 +130,12 @@ def to_metric(
     for name, arr in (("x", xa), ("y", ya)):
         bad = ~np.isfinite(arr)
         if bad.any():
-            raise InputError(name, "coordinates must be finite (NaN or infinite)", first_rows(bad), int(bad.sum()))
+            raise InputError(
+                name,
+                "coordinates must be finite (NaN or infinite)",
+                first_rows(bad),
+                int(bad.sum()),
+            )
     if crs is None or str(crs).strip() == "":
         raise InputError("crs", "is missing: say which CRS the coordinates are in (e.g. EPSG:4326)")
     try:
@@ -144,13 +149,18 @@ def to_metric(
         bad_lat = np.abs(lat) > 90
         if bad_lat.any():
             hint = " (lon/lat swapped?)" if np.all(np.abs(lon) <= 90) else ""
-            raise InputError("lat", f"latitude outside -90..90{hint}", first_rows(bad_lat), int(bad_lat.sum()))
+            raise InputError(
+                "lat", f"latitude outside -90..90{hint}", first_rows(bad_lat), int(bad_lat.sum())
+            )
         bad_lon = np.abs(lon) > 180
         if bad_lon.any():
-            raise InputError("lon", "longitude outside -180..180", first_rows(bad_lon), int(bad_lon.sum()))
+            raise InputError(
+                "lon", "longitude outside -180..180", first_rows(bad_lon), int(bad_lon.sum())
+            )
         if float(np.ptp(lon)) > 5 or float(np.ptp(lat)) > 5:
             raise InputError(
-                "lon/lat", f"points span {np.ptp(lon):.1f} x {np.ptp(lat):.1f} degrees: not one service area"
+                "lon/lat",
+                f"points span {np.ptp(lon):.1f} x {np.ptp(lat):.1f} degrees: not one service area",
             )
         target = _utm_for(float(np.median(lon)), float(np.median(lat)))
         tr = Transformer.from_crs(src, target, always_xy=True)
@@ -227,11 +237,15 @@ def read_households(
 
             df = gpd.read_file(p, layer=layer, engine="pyogrio")
         else:
-            raise InputError("households", f"unknown file type {suffix!r}; use .csv, .parquet or .gpkg")
+            raise InputError(
+                "households", f"unknown file type {suffix!r}; use .csv, .parquet or .gpkg"
+            )
     except InputError:
         raise
     except Exception as exc:  # pandas/pyarrow/GDAL errors for truncated or corrupt files
-        raise InputError("households", f"cannot read {p.name}: {type(exc).__name__}: {exc}") from None
+        raise InputError(
+            "households", f"cannot read {p.name}: {type(exc).__name__}: {exc}"
+        ) from None
     return households_from_frame(df, crs=crs, id_column=id_column)
 
 
@@ -321,7 +335,9 @@ def _numeric(df: pd.DataFrame, column: str) -> NDArray:
         raise InputError(column, "must be numeric", first_rows(bad.to_numpy()), int(bad.sum()))
     missing = values.isna()
     if missing.any():
-        raise InputError(column, "has missing values", first_rows(missing.to_numpy()), int(missing.sum()))
+        raise InputError(
+            column, "has missing values", first_rows(missing.to_numpy()), int(missing.sum())
+        )
     return values.to_numpy()
 
 
@@ -336,14 +352,18 @@ def _segment(df: pd.DataFrame, column: str | None, n: int) -> NDArray:
     codes = s.astype(str).map({name: k for k, name in enumerate(SEGMENTS)})
     bad = codes.isna()
     if bad.any():
-        raise InputError(column, f"unknown segment; known: {', '.join(SEGMENTS)}", first_rows(bad.to_numpy()))
+        raise InputError(
+            column, f"unknown segment; known: {', '.join(SEGMENTS)}", first_rows(bad.to_numpy())
+        )
     return codes.to_numpy().astype(np.int8)
 
 
 # ---------------------------------------------------------------------- building units
 
 
-def _household_attributes(households: Households, ticket_model: Any | None) -> tuple[NDArray, tuple[str, ...]]:
+def _household_attributes(
+    households: Households, ticket_model: Any | None
+) -> tuple[NDArray, tuple[str, ...]]:
     """Per-household attribute matrix in UNIT_ATTRIBUTES order."""
     subs = households.subscribers
     n = households.n_households
@@ -388,7 +408,8 @@ def build_units(
     polygon_id: str = "id",
     barriers: Sequence[Any] | None = None,
     ticket_model: Any | None = None,
-    snap: float = 15.0,
+    snap: float = 30.0,
+    max_edge_factor: float | None = 4.0,
     return_mapping: bool = False,
 ) -> Units | tuple[Units, NDArray[np.int32]]:
     """Group households into units and build their adjacency.
@@ -413,6 +434,10 @@ def build_units(
     ticket_model : object, optional
         With ``repair_rate``, ``install_rate`` (per household per day) and
         ``duration_median`` (minutes per type); defaults to typical rates otherwise.
+    max_edge_factor : float or None
+        Voronoi adjacency only: drop edges longer than this many times the median edge
+        (hull artefacts joining far-apart units) unless they are needed to keep the
+        graph connected (a minimum spanning tree is always kept). None keeps all.
     return_mapping : bool
         Also return the unit position of every household.
 
@@ -443,7 +468,12 @@ def build_units(
         key = getattr(households, by)
         if (key < 0).any():
             bad = key < 0
-            raise InputError(by, f"households without a {by} id (use a lattice instead)", first_rows(bad), int(bad.sum()))
+            raise InputError(
+                by,
+                f"households without a {by} id (use a lattice instead)",
+                first_rows(bad),
+                int(bad.sum()),
+            )
         cells = None
     uniq, inv = np.unique(key, return_inverse=True)
     inv = inv.astype(np.int32)
@@ -471,6 +501,9 @@ def build_units(
         keep = ~cut_edges_by_barriers(ux, uy, e, barriers)
         log.info("barriers cut %d of %d adjacency edges", int((~keep).sum()), e.shape[0])
         e, length = e[keep], length[keep]
+    if by is not None and polygons is None and max_edge_factor is not None:
+        keep = _prune_long_edges(ux, uy, e, max_edge_factor)
+        e, length = e[keep], length[keep]
     units = Units.from_edges(
         ids=uniq.astype(np.int64),
         x=ux,
@@ -487,6 +520,25 @@ def build_units(
     if return_mapping:
         return units, inv
     return units
+
+
+def _prune_long_edges(x: NDArray, y: NDArray, e: NDArray, factor: float) -> NDArray[np.bool_]:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    if e.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    d = np.hypot(x[e[:, 0]] - x[e[:, 1]], y[e[:, 0]] - y[e[:, 1]])
+    keep = d <= factor * float(np.median(d))
+    n = x.shape[0]
+    g = coo_matrix((d + 1e-9, (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()
+    mst = minimum_spanning_tree(g).tocoo()
+    in_mst = {(int(a), int(b)) for a, b in zip(mst.row, mst.col, strict=True)}
+    for k in np.flatnonzero(~keep):
+        a, b = int(e[k, 0]), int(e[k, 1])
+        if (a, b) in in_mst or (b, a) in in_mst:
+            keep[k] = True
+    return keep
 
 
 def _first_index(inv: NDArray, n: int) -> NDArray[np.int64]:
@@ -573,13 +625,17 @@ def _voronoi_edges(x: NDArray, y: NDArray) -> tuple[NDArray, NDArray]:
     finite = (rv >= 0).all(axis=1)
     length = np.hypot(x[rp[:, 0]] - x[rp[:, 1]], y[rp[:, 0]] - y[rp[:, 1]])
     v = vor.vertices
-    seg = np.hypot(v[rv[finite, 0], 0] - v[rv[finite, 1], 0], v[rv[finite, 0], 1] - v[rv[finite, 1], 1])
+    seg = np.hypot(
+        v[rv[finite, 0], 0] - v[rv[finite, 1], 0], v[rv[finite, 0], 1] - v[rv[finite, 1], 1]
+    )
     # A Voronoi border can be far longer than the units are apart (outer hull); cap it.
     length[finite] = np.minimum(seg, 2.0 * length[finite])
     return rp, length
 
 
-def _polygon_edges(polygons: Any, id_column: str, unit_ids: NDArray, snap: float) -> tuple[NDArray, NDArray, NDArray]:
+def _polygon_edges(
+    polygons: Any, id_column: str, unit_ids: NDArray, snap: float
+) -> tuple[NDArray, NDArray, NDArray]:
     import shapely
 
     if id_column not in polygons.columns:
@@ -588,7 +644,9 @@ def _polygon_edges(polygons: Any, id_column: str, unit_ids: NDArray, snap: float
     lookup = pd.Series(np.arange(len(pid)), index=pid)
     missing = ~np.isin(unit_ids, pid)
     if missing.any():
-        raise InputError("polygons", "no polygon for these unit ids", [int(v) for v in unit_ids[missing][:5]])
+        raise InputError(
+            "polygons", "no polygon for these unit ids", [int(v) for v in unit_ids[missing][:5]]
+        )
     geoms = polygons.geometry.to_numpy()[lookup.loc[unit_ids].to_numpy()]
     half = max(snap, 1e-3) / 2
     buf = shapely.buffer(geoms, half)
@@ -596,10 +654,20 @@ def _polygon_edges(polygons: Any, id_column: str, unit_ids: NDArray, snap: float
     a, b = tree.query(buf, predicate="intersects")
     keep = a < b
     a, b = a[keep], b[keep]
-    inter = shapely.area(shapely.intersection(buf[a], buf[b]))
-    length = inter / (2 * half)
-    e = np.column_stack([a, b]).astype(np.int64)
-    return e, length, shapely.area(geoms)
+    # The overlap of the two buffers is a strip along the shared border, 2 x half wide and
+    # capped by half at each end: its long side less the caps is the border length.
+    inter = shapely.intersection(buf[a], buf[b])
+    env = shapely.oriented_envelope(inter)
+    length = np.zeros(a.shape[0])
+    ok = shapely.get_type_id(env) == 3  # polygons (points/lines for degenerate overlaps)
+    if ok.any():
+        ring = shapely.get_coordinates(shapely.get_exterior_ring(env[ok])).reshape(-1, 5, 2)
+        s1 = np.hypot(*(ring[:, 1] - ring[:, 0]).T)
+        s2 = np.hypot(*(ring[:, 2] - ring[:, 1]).T)
+        length[ok] = np.maximum(s1, s2) - 2 * half
+    keep = length > 0.5  # corner touches are not neighbours
+    e = np.column_stack([a[keep], b[keep]]).astype(np.int64)
+    return e, length[keep], shapely.area(geoms)
 
 
 def _barrier_lines(barriers: Sequence[Any]) -> list[Any]:
@@ -616,12 +684,16 @@ def _barrier_lines(barriers: Sequence[Any]) -> list[Any]:
         else:
             arr = np.asarray(bar, dtype=np.float64)
             if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 2:
-                raise InputError("barriers", "each barrier must be a line of at least 2 (x, y) points")
+                raise InputError(
+                    "barriers", "each barrier must be a line of at least 2 (x, y) points"
+                )
             lines.append(shapely.linestrings(arr))
     return lines
 
 
-def cut_edges_by_barriers(x: NDArray, y: NDArray, edges: NDArray, barriers: Sequence[Any]) -> NDArray[np.bool_]:
+def cut_edges_by_barriers(
+    x: NDArray, y: NDArray, edges: NDArray, barriers: Sequence[Any]
+) -> NDArray[np.bool_]:
     """True for each edge whose centroid-to-centroid segment crosses a barrier line.
 
     Examples
@@ -637,7 +709,10 @@ def cut_edges_by_barriers(x: NDArray, y: NDArray, edges: NDArray, barriers: Sequ
     if not lines or edges.shape[0] == 0:
         return np.zeros(edges.shape[0], dtype=bool)
     coords = np.stack(
-        [np.column_stack([x[edges[:, 0]], y[edges[:, 0]]]), np.column_stack([x[edges[:, 1]], y[edges[:, 1]]])],
+        [
+            np.column_stack([x[edges[:, 0]], y[edges[:, 0]]]),
+            np.column_stack([x[edges[:, 1]], y[edges[:, 1]]]),
+        ],
         axis=1,
     )
     segs = shapely.linestrings(coords)

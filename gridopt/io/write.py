@@ -49,7 +49,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # writers such as GDAL want to create the file themselves
@@ -66,7 +68,9 @@ def _is_geo(df: pd.DataFrame) -> bool:
     return hasattr(df, "geometry") and df.__class__.__name__ == "GeoDataFrame"
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike[str], *, layer: str | None = None) -> Path:
+def write_table(
+    df: pd.DataFrame, path: str | os.PathLike[str], *, layer: str | None = None
+) -> Path:
     """Write a (Geo)DataFrame to ``path``; the format follows the suffix.
 
     ``.csv`` (geometry as WKT), ``.parquet`` (GeoParquet for GeoDataFrames), ``.gpkg``
@@ -80,7 +84,9 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str], *, layer: str | 
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise InputError("out", f"unknown output format {suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}")
+        raise InputError(
+            "out", f"unknown output format {suffix!r}; use one of {', '.join(TABLE_SUFFIXES)}"
+        )
     geo = _is_geo(df)
     if suffix in (".gpkg", ".geojson") and not geo:
         raise InputError("out", f"{suffix} needs geometries; use .csv or .parquet for this table")
