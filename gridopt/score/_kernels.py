@@ -68,6 +68,22 @@ def _diam_members(members, n_members, D):
 
 
 @njit(cache=True, nogil=True)
+def _next(rng):
+    """xorshift64* step on the uint64 (1,) state; returns a float in [0, 1)."""
+    v = rng[0]
+    v ^= v >> np.uint64(12)
+    v ^= v << np.uint64(25)
+    v ^= v >> np.uint64(27)
+    rng[0] = v
+    return float((v * np.uint64(2685821657736338717)) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, nogil=True)
+def _randint(rng, n):
+    return int(_next(rng) * n)
+
+
+@njit(cache=True, nogil=True)
 def _ne(a, b):
     return 1.0 if a != b else 0.0
 
@@ -566,7 +582,7 @@ def grow_regions(indptr, indices, ew, sources, source_grid, offset, labels, dist
 def anneal(
     labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
     target, cs, ch, tau, coef, D, tot, mom, acc, diam, members,
-    frozen, sizes, contiguous, bfs_limit, n_iter, t_start, t_end, p_swap, seed,
+    frozen, sizes, contiguous, bfs_limit, n_iter, t_start, t_end, p_swap, rng,
     stamp, mark, queue, stats,
 ):  # fmt: skip
     """Simulated annealing over border moves and swaps; returns the total score change.
@@ -575,7 +591,6 @@ def anneal(
     ``sizes`` (n_grids,) int64 unit counts, kept up to date. ``stats`` (4,) int64 receives
     proposals, accepted, rejected for contiguity, improving moves.
     """
-    np.random.seed(seed)
     n = labels.shape[0]
     total = 0.0
     if n_iter <= 0:
@@ -583,22 +598,22 @@ def anneal(
     ratio = t_end / t_start
     for it in range(n_iter):
         temp = t_start * ratio ** (it / n_iter)
-        i = np.random.randint(0, n)
+        i = _randint(rng, n)
         deg = indptr[i + 1] - indptr[i]
         if deg == 0:
             continue
-        j = indices[indptr[i] + np.random.randint(0, deg)]
+        j = indices[indptr[i] + _randint(rng, deg)]
         a = labels[i]
         b = labels[j]
         if a == b or frozen[i] != 0:
             continue
         stats[0] += 1
-        if p_swap > 0.0 and np.random.random() < p_swap and frozen[j] == 0 and sizes[b] > 1:
+        if p_swap > 0.0 and _next(rng) < p_swap and frozen[j] == 0 and sizes[b] > 1:
             d = delta_swap(
                 i, j, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
                 target, cs, ch, tau, coef, D, tot, mom, diam, members,
             )  # fmt: skip
-            if d > 0.0 and np.random.random() >= np.exp(-d / temp):
+            if d > 0.0 and _next(rng) >= np.exp(-d / temp):
                 continue
             if contiguous:
                 # sufficient condition: both grids stay connected without the unit they
@@ -643,7 +658,7 @@ def anneal(
             i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
             target, cs, ch, tau, coef, D, tot, mom, diam, members,
         )  # fmt: skip
-        if d > 0.0 and np.random.random() >= np.exp(-d / temp):
+        if d > 0.0 and _next(rng) >= np.exp(-d / temp):
             continue
         if contiguous and not can_remove(i, labels, indptr, indices, stamp, mark, queue, bfs_limit):
             stats[2] += 1
@@ -658,4 +673,30 @@ def anneal(
         stats[1] += 1
         if d < 0.0:
             stats[3] += 1
+    return total
+
+
+@njit(cache=True, nogil=True)
+def relabel(
+    units, new_grid, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+    target, cs, ch, tau, coef, D, tot, mom, acc, diam, members, sizes,
+):  # fmt: skip
+    """Move units[q] to new_grid[q] one after another, in place; returns the score change."""
+    total = 0.0
+    for q in range(units.shape[0]):
+        i = units[q]
+        b = new_grid[q]
+        a = labels[i]
+        if a == b:
+            continue
+        total += delta_move(
+            i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+            target, cs, ch, tau, coef, D, tot, mom, diam, members,
+        )  # fmt: skip
+        apply_move(
+            i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
+            coef, D, tot, mom, acc, diam, members,
+        )  # fmt: skip
+        sizes[a] -= 1
+        sizes[b] += 1
     return total

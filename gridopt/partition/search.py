@@ -1,0 +1,768 @@
+"""The grid partitioner: region-growing seeds, contiguity repair, simulated annealing.
+
+:func:`partition` cuts the units into ``n_grids`` connected grids that balance several
+attributes within their tolerances and score well on the :class:`~gridopt.score.Objective`.
+The search moves border units to a neighbouring grid and swaps pairs of border units
+(delta-evaluated in O(degree + attributes), contiguity kept by a bounded articulation
+check), plus a larger move that merges two adjacent grids and re-splits them along a
+random spanning tree (GerryChain's ReCom), all inside simulated annealing with a
+time-based cooling schedule, over one or more restarts.
+
+Examples
+--------
+>>> import numpy as np
+>>> from gridopt.model import Units
+>>> from gridopt.partition import partition
+>>> from gridopt.score import Objective
+>>> xx, yy = np.meshgrid(np.arange(4.0), np.arange(4.0))
+>>> idx = np.arange(16).reshape(4, 4)
+>>> edges = [(a, b) for a, b in zip(idx[:, :-1].ravel(), idx[:, 1:].ravel())]
+>>> edges += [(a, b) for a, b in zip(idx[:-1].ravel(), idx[1:].ravel())]
+>>> units = Units.from_edges(ids=range(16), x=xx.ravel(), y=yy.ravel(),
+...                          attributes={"households": np.ones(16)}, edges=edges)
+>>> res = partition(units, 4, Objective(balance={"households": 0.01}), seed=1, time_limit=1)
+>>> res.status, res.kpis["households"].tolist()
+('feasible', [4.0, 4.0, 4.0, 4.0])
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import sparse
+from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+from scipy.spatial import ConvexHull, cKDTree
+
+from gridopt.errors import InputError, first_rows
+from gridopt.model import Layout, Units
+from gridopt.partition.contiguity import attach_islands, grid_components, repair_contiguity
+from gridopt.partition.seed import grow_layout
+from gridopt.score import _kernels as K
+from gridopt.score.objective import Objective, Score, Scorer
+
+__all__ = ["PartitionResult", "choose_n_grids", "partition"]
+
+log = logging.getLogger("gridopt.partition")
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    """A grid layout with its score, KPIs, status and run statistics.
+
+    Attributes
+    ----------
+    labels : ndarray of int32, shape (n_units,)
+        Grid of each unit.
+    n_grids : int
+    bases : ndarray of int32, shape (n_grids,)
+        Base unit of each grid: the station's unit for anchored grids, otherwise the unit
+        nearest the grid's mass centre (an approximate 1-median).
+    status : str
+        ``"feasible"`` (connected and within every tolerance), ``"infeasible"`` (a
+        tolerance no layout can meet, or none found), ``"time_limit"`` (no feasible
+        layout found before the time limit).
+    feasible, contiguous : bool
+    score : Score
+        The objective's evaluation of ``labels``.
+    kpis : dict of str to ndarray, each shape (n_grids,)
+        Per grid: ``units``, every unit attribute's total, ``<attr>_deviation`` (relative,
+        for balanced attributes), ``area`` (m2), ``diameter`` (network diameter when a
+        distance matrix was given, else the centroid diameter in metres),
+        ``border_length`` (m), ``base``.
+    violations : tuple of str
+        What makes the layout infeasible, with figures (empty when feasible).
+    stats : dict
+        ``iterations``, ``accepted``, ``rejected_contiguity``, ``recom_accepted``,
+        ``restarts``, ``seed_time``, ``trace`` (list of (seconds, best score)), and more.
+    runtime : float
+        Seconds.
+    """
+
+    labels: NDArray[np.int32]
+    n_grids: int
+    bases: NDArray[np.int32]
+    status: str
+    feasible: bool
+    contiguous: bool
+    score: Score
+    kpis: dict[str, NDArray[Any]]
+    violations: tuple[str, ...]
+    stats: dict[str, Any] = field(default_factory=dict)
+    runtime: float = 0.0
+
+    def layout(self) -> Layout:
+        """The labels and bases as a :class:`~gridopt.model.Layout`."""
+        return Layout(labels=self.labels, n_grids=self.n_grids, bases=self.bases)
+
+    def kpi_table(self) -> Any:
+        """The per-grid KPIs as a pandas DataFrame indexed by grid."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.kpis)
+        df.index.name = "grid"
+        return df
+
+    def summary(self) -> str:
+        """A few lines for logs and the CLI."""
+        dev = ", ".join(f"{a} {v:.1%}" for a, v in self.score.max_deviation.items())
+        lines = [
+            f"{self.n_grids} grids, status {self.status}, score {self.score.total:.4g}",
+            f"worst deviation: {dev}; contiguous: {self.contiguous}",
+            f"{self.stats.get('iterations', 0)} moves tried in {self.runtime:.1f} s",
+        ]
+        lines += [f"violation: {v}" for v in self.violations[:5]]
+        return "\n".join(lines)
+
+
+def choose_n_grids(units: Units, attribute: str, target: float) -> int:
+    """Number of grids so that each carries about ``target`` of ``attribute``.
+
+    Returns ``ceil(total / target)``, at least 1 and at most the number of units.
+
+    Raises
+    ------
+    InputError
+        Unknown attribute, or a target that is not a positive number.
+
+    Examples
+    --------
+    >>> from gridopt.model import Units
+    >>> u = Units.from_edges(ids=[0, 1, 2], x=[0.0, 1, 2], y=[0.0] * 3,
+    ...                      attributes={"households": [400, 500, 300]}, edges=[(0, 1), (1, 2)])
+    >>> choose_n_grids(u, "households", 500)
+    3
+    """
+    if attribute not in units.attribute_names:
+        raise InputError(
+            "attribute", f"unknown attribute {attribute!r}; units have {units.attribute_names}"
+        )
+    try:
+        t = float(target)
+    except (TypeError, ValueError):
+        raise InputError("target", f"must be a number, got {target!r}") from None
+    if not math.isfinite(t) or t <= 0:
+        raise InputError("target", f"must be > 0, got {target!r}")
+    total = float(units.attribute(attribute).sum())
+    return int(min(units.n_units, max(1, math.ceil(total / t - 1e-9))))
+
+
+# ------------------------------------------------------------------------ validation
+
+
+def _check_stations(units: Units, stations: ArrayLike | None, k: int) -> NDArray[np.int64]:
+    """Unit of each anchored grid's station (grids 0..n_stations-1), -1 for the rest."""
+    fixed = np.full(k, -1, dtype=np.int64)
+    if stations is None:
+        return fixed
+    st = np.asarray(stations, dtype=np.float64)
+    if st.ndim != 2 or st.shape[1] != 2:
+        raise InputError("stations", f"must have shape (n_stations, 2), got {st.shape}")
+    bad = ~np.isfinite(st).all(axis=1)
+    if bad.any():
+        raise InputError("stations", "must be finite", first_rows(bad), int(bad.sum()))
+    if st.shape[0] > k:
+        raise InputError("stations", f"{st.shape[0]} stations for {k} grids: at most one per grid")
+    rows = np.repeat(np.arange(units.n_units), np.diff(units.indptr))
+    elen = np.hypot(units.x[rows] - units.x[units.indices], units.y[rows] - units.y[units.indices])
+    margin = float(np.median(elen)) if elen.size else 0.0
+    outside = (
+        (st[:, 0] < units.x.min() - margin)
+        | (st[:, 0] > units.x.max() + margin)
+        | (st[:, 1] < units.y.min() - margin)
+        | (st[:, 1] > units.y.max() + margin)
+    )
+    if outside.any():
+        raise InputError(
+            "stations",
+            "outside the service area (bounding box of the units)",
+            first_rows(outside),
+            int(outside.sum()),
+        )
+    _, near = cKDTree(np.column_stack([units.x, units.y])).query(st)
+    near = np.asarray(near, dtype=np.int64)
+    uniq, counts = np.unique(near, return_counts=True)
+    if (counts > 1).any():
+        dup = np.flatnonzero(np.isin(near, uniq[counts > 1]))
+        raise InputError("stations", "two stations share the same nearest unit", first_rows(dup))
+    fixed[: st.shape[0]] = near
+    return fixed
+
+
+def _check_locked(
+    locked: ArrayLike | None, n: int, k: int, fixed: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    if locked is None:
+        lk = np.full(n, -1, dtype=np.int64)
+    else:
+        lk = np.asarray(locked)
+        if lk.shape != (n,):
+            raise InputError(
+                "locked", f"must have {n} entries (-1 for free units), got shape {lk.shape}"
+            )
+        if not np.issubdtype(lk.dtype, np.integer):
+            raise InputError("locked", "must be integers (grid index, -1 for free)")
+        bad = (lk < -1) | (lk >= k)
+        if bad.any():
+            raise InputError(
+                "locked", f"must be -1 or a grid in 0..{k - 1}", first_rows(bad), int(bad.sum())
+            )
+        lk = lk.astype(np.int64)
+    g = np.flatnonzero(fixed >= 0)
+    conflict = (lk[fixed[g]] >= 0) & (lk[fixed[g]] != g)
+    if conflict.any():
+        rows = fixed[g][conflict]
+        raise InputError(
+            "locked",
+            "a unit holding a fixed base is locked to another grid",
+            first_rows(rows),
+            rows.size,
+        )
+    out = lk.copy()
+    out[fixed[g]] = g
+    return out
+
+
+def _precheck(scorer: Scorer, locked: NDArray[np.int64]) -> list[str]:
+    """Tolerances no layout can meet, with figures."""
+    msgs = []
+    hi = scorer.target * (1.0 + scorer.tau[None, :])
+    for t, name in enumerate(scorer.objective.attributes):
+        col = scorer.attrs[:, t]
+        u = int(np.argmax(col))
+        cap = float(hi[:, t].max())
+        if col[u] > cap:
+            msgs.append(
+                f"{name}: unit {u} alone holds {col[u]:.6g}, above the largest allowed grid total "
+                f"{cap:.6g} (target +{scorer.tau[t]:.0%}) by {col[u] / cap - 1:.1%}"
+            )
+        fixed = locked >= 0
+        if fixed.any():
+            lt = np.bincount(locked[fixed], weights=col[fixed], minlength=scorer.n_grids)
+            over = lt > hi[:, t]
+            if over.any():
+                g = int(np.argmax(lt / hi[:, t]))
+                msgs.append(
+                    f"{name}: units locked to grid {g} hold {lt[g]:.6g}, above its allowed "
+                    f"{hi[g, t]:.6g} by {lt[g] / hi[g, t] - 1:.1%}"
+                )
+    return msgs
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _centre_units(x, y, w, labels, k) -> NDArray[np.int64]:
+    """Per grid, the unit nearest its mass centre."""
+    wp = w + 1e-12
+    wsum = np.bincount(labels, weights=wp, minlength=k)
+    cx = np.bincount(labels, weights=wp * x, minlength=k) / np.maximum(wsum, 1e-300)
+    cy = np.bincount(labels, weights=wp * y, minlength=k) / np.maximum(wsum, 1e-300)
+    d2 = (x - cx[labels]) ** 2 + (y - cy[labels]) ** 2
+    order = np.lexsort((d2, labels))
+    first = np.ones(labels.shape[0], dtype=bool)
+    first[1:] = labels[order][1:] != labels[order][:-1]
+    out = np.full(k, -1, dtype=np.int64)
+    out[labels[order[first]]] = order[first]
+    return out
+
+
+def _euclid_diameters(x, y, labels, k) -> NDArray[np.float64]:
+    out = np.zeros(k)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(k + 1))
+    for g in range(k):
+        idx = order[bounds[g] : bounds[g + 1]]
+        pts = np.column_stack([x[idx], y[idx]])
+        if idx.size > 3:
+            try:
+                pts = pts[ConvexHull(pts).vertices]
+            except Exception:  # collinear or duplicate points: use them all
+                pts = pts[:: max(1, idx.size // 200)]
+        if pts.shape[0] > 1:
+            d = np.hypot(pts[:, None, 0] - pts[None, :, 0], pts[:, None, 1] - pts[None, :, 1])
+            out[g] = float(d.max())
+    return out
+
+
+def _network_diameters(D, labels, k) -> NDArray[np.float64]:
+    out = np.zeros(k)
+    for g in range(k):
+        idx = np.flatnonzero(labels == g)
+        if idx.size > 1:
+            out[g] = float(D[np.ix_(idx, idx)].max())
+    return out
+
+
+class _Search:
+    """One annealing run's mutable state (labels, aggregates, counters)."""
+
+    def __init__(self, scorer: Scorer, labels: NDArray[np.int32], frozen: NDArray[np.uint8], contiguity: bool,
+                 rng: np.random.Generator, free_bases: bool) -> None:  # fmt: skip
+        self.sc = scorer
+        self.lab = labels
+        self.frozen = frozen
+        self.contiguity = contiguity
+        self.rng = rng
+        self.free_bases = free_bases
+        n, k = scorer.units.n_units, scorer.n_grids
+        self.state = scorer.new_state()
+        self.sizes = np.bincount(labels, minlength=k).astype(np.int64)
+        self.stamp = np.zeros(1, dtype=np.int64)
+        self.mark = np.zeros(n, dtype=np.int64)
+        self.queue = np.zeros(n + 1, dtype=np.int64)
+        self.krng = np.array([rng.integers(1, 2**63 - 1)], dtype=np.uint64)
+        self.stats = np.zeros(4, dtype=np.int64)
+        self.recom_tried = 0
+        self.recom_accepted = 0
+        u = scorer.units
+        self.adj = sparse.csr_matrix(
+            (np.ones(u.indices.shape[0]), u.indices, u.indptr), shape=(n, n)
+        )
+        self.rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(u.indptr))
+        self.cur = self.resync()
+
+    def resync(self) -> float:
+        if self.free_bases:
+            self.update_bases()
+        self.cur = self.sc.full(self.lab, self.state)
+        return self.cur
+
+    def update_bases(self) -> None:
+        sc = self.sc
+        k = sc.n_grids
+        c = _centre_units(sc.x, sc.y, sc.w, self.lab, k)
+        bx = np.where(np.isnan(sc.fixed_bx), sc.x[c], sc.fixed_bx)
+        by = np.where(np.isnan(sc.fixed_by), sc.y[c], sc.fixed_by)
+        sc.bx[:] = bx
+        sc.by[:] = by
+
+    def temperature0(self) -> float:
+        """Median positive delta of random border moves: the start temperature."""
+        sc, lab = self.sc, self.lab
+        n = lab.shape[0]
+        e = self.rng.integers(0, self.rows.shape[0], size=min(4000, max(self.rows.shape[0], 1)))
+        i, j = self.rows[e], sc.indices[e]
+        keep = lab[i] != lab[j]
+        i, j = i[keep][:1000], j[keep][:1000]
+        if i.size == 0:
+            return max(abs(self.cur), 1.0) * 1e-3
+        out = np.zeros(i.size)
+        K.delta_moves_batch(
+            i.astype(np.int64), lab[j].astype(np.int64), lab, *sc.data(), *sc.params(),
+            self.state["tot"], self.state["mom"], self.state["diam"], self.state["members"], out,
+        )  # fmt: skip
+        pos = out[out > 0]
+        _ = n
+        return float(np.median(pos)) if pos.size else max(abs(self.cur), 1.0) * 1e-3
+
+    def anneal(
+        self, n_iter: int, t_start: float, t_end: float, p_swap: float, bfs_limit: int
+    ) -> None:
+        sc = self.sc
+        st = self.state
+        K.anneal(
+            self.lab, *sc.data(), *sc.params(), st["tot"], st["mom"], st["acc"], st["diam"],
+            st["members"], self.frozen, self.sizes, self.contiguity, bfs_limit, n_iter,
+            t_start, t_end, p_swap, self.krng, self.stamp, self.mark, self.queue, self.stats,
+        )  # fmt: skip
+
+    def recom(self, temp: float) -> None:
+        """Merge two adjacent grids and re-split them along a random spanning tree."""
+        sc, lab, rng = self.sc, self.lab, self.rng
+        self.recom_tried += 1
+        for _ in range(20):
+            e = int(rng.integers(0, self.rows.shape[0]))
+            i, j = int(self.rows[e]), int(sc.indices[e])
+            if lab[i] != lab[j]:
+                break
+        else:
+            return
+        a, b = int(lab[i]), int(lab[j])
+        U = np.flatnonzero((lab == a) | (lab == b))
+        sub = self.adj[U][:, U].tocsr()
+        sub = sparse.triu(sub, k=1).tocsr()
+        sub.data = rng.random(sub.data.shape[0]) + 1e-9
+        tree = minimum_spanning_tree(sub)
+        tree = tree + tree.T
+        order, pred = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
+        if order.shape[0] != U.shape[0]:
+            return
+        m = sc.attrs.shape[1]
+        sums = sc.attrs[U].copy() if m else np.ones((U.shape[0], 1))
+        for v in order[:0:-1]:
+            sums[pred[v]] += sums[v]
+        total = sums[0]
+        S = sums[order[1:]]
+        R = total[None, :] - S
+        if m:
+            tau = sc.tau[None, :]
+            ta, tb = sc.target[a][None, :], sc.target[b][None, :]
+            dev1 = np.maximum(np.abs(S / ta - 1.0), np.abs(R / tb - 1.0)) / tau
+            dev2 = np.maximum(np.abs(S / tb - 1.0), np.abs(R / ta - 1.0)) / tau
+            c1, c2 = dev1.max(axis=1), dev2.max(axis=1)
+        else:
+            half = total[0] / 2
+            c1 = c2 = np.abs(S[:, 0] - half)
+        cost = np.minimum(c1, c2)
+        # a random cut among the nearly best ones keeps the move diverse
+        good = np.flatnonzero(cost <= cost.min() * 1.05 + 1e-12)
+        q = int(good[rng.integers(0, good.size)])
+        v = order[1 + q]
+        in_sub = np.zeros(U.shape[0], dtype=bool)
+        in_sub[v] = True
+        for u in order:
+            if u != v and pred[u] >= 0 and in_sub[pred[u]]:
+                in_sub[u] = True
+        side_a = in_sub if c1[q] <= c2[q] else ~in_sub
+        new = np.where(side_a, a, b).astype(np.int64)
+        fz = self.frozen[U] != 0
+        if fz.any() and np.any(new[fz] != lab[U][fz]):
+            new = np.where(new == a, b, a)  # try the mirror split
+            if np.any(new[fz] != lab[U][fz]):
+                return
+        if not side_a.any() or side_a.all():
+            return
+        changed = new != lab[U]
+        moved = U[changed].astype(np.int64)
+        to = new[changed]
+        old = lab[moved].astype(np.int64)
+        st = self.state
+        args = (
+            *sc.data(),
+            *sc.params(),
+            st["tot"],
+            st["mom"],
+            st["acc"],
+            st["diam"],
+            st["members"],
+            self.sizes,
+        )
+        d = K.relabel(moved, to, lab, *args)
+        if d <= 0 or rng.random() < math.exp(-d / max(temp, 1e-300)):
+            self.cur += d
+            self.recom_accepted += 1
+        else:
+            K.relabel(moved[::-1].copy(), old[::-1].copy(), lab, *args)
+
+
+# ------------------------------------------------------------------------ partition
+
+
+def partition(
+    units: Units,
+    n_grids: int,
+    objective: Objective | None = None,
+    *,
+    seed: int = 0,
+    time_limit: float = 60.0,
+    max_iterations: int | None = None,
+    max_no_improve: int | None = None,
+    n_restarts: int = 1,
+    contiguity: bool = True,
+    locked: ArrayLike | None = None,
+    stations: ArrayLike | None = None,
+    initial: ArrayLike | None = None,
+    previous: Layout | ArrayLike | None = None,
+    distance: ArrayLike | None = None,
+    islands: str = "attach",
+    recom: bool = True,
+    p_swap: float = 0.1,
+    bfs_limit: int = 400,
+    progress: Progress | None = None,
+) -> PartitionResult:
+    """Cut units into ``n_grids`` connected, balanced, compact grids.
+
+    Parameters
+    ----------
+    units : Units
+        The units; their adjacency defines contiguity.
+    n_grids : int
+        Number of grids (see :func:`choose_n_grids`).
+    objective : Objective, optional
+        Default: balance the first attribute within +/-5 %, inertia compactness.
+    seed : int
+        Seed of every random choice; same input and seed give the same layout (with
+        ``max_iterations`` and ``time_limit=inf``; a time limit makes the amount of
+        search depend on machine speed).
+    time_limit : float
+        Seconds for the whole run (seeding included).
+    max_iterations : int, optional
+        Stop after this many proposals in total.
+    max_no_improve : int, optional
+        Stop a restart after this many proposals without a better layout.
+    n_restarts : int
+        Independent runs from different seeds; the best layout wins.
+    contiguity : bool
+        Keep every grid connected. ``False`` gives a pure capacitated assignment
+        (moves still go to neighbouring grids).
+    locked : array_like of int, shape (n_units,), optional
+        Grid each unit is locked to, -1 for free units.
+    stations : array_like of float, shape (n_stations, 2), optional
+        Fixed bases (metric x/y): grid ``s`` is anchored to station ``s``; the unit
+        nearest a station is its base, locked to it, and travel is measured to the
+        station.
+    initial : array_like of int, shape (n_units,), optional
+        Start layout instead of region growing (first restart).
+    previous : Layout or array_like of int, optional
+        The current layout, for the stability term.
+    distance : array_like of float, shape (n_units, n_units), optional
+        Pairwise distances for ``compactness="diameter"`` and the KPI ``diameter``.
+    islands : {"attach", "refuse"}
+        Disconnected unit graphs: attach each island to the mainland by an extra edge
+        between the closest pair of units (see :func:`~gridopt.partition.contiguity.attach_islands`)
+        or raise.
+    recom : bool
+        Use the merge-and-split move.
+    p_swap : float
+        Share of proposals that are swaps.
+    bfs_limit : int
+        Units visited at most by one articulation check (a longer check rejects the move).
+    progress : callable, optional
+        Called with a dict (``phase``, ``restart``, ``elapsed``, ``best``, ``feasible``,
+        ``iterations``) about ten times a second at most.
+
+    Returns
+    -------
+    PartitionResult
+
+    Raises
+    ------
+    InputError
+        Fewer units than grids, bad tolerances or weights, NaN weights, zero total in a
+        balanced attribute, islands with ``islands="refuse"``, a station outside the
+        area, a locked unit conflicting with a fixed base, bad labels.
+    """
+    t0 = time.perf_counter()
+    n = units.n_units
+    try:
+        k = int(n_grids)
+    except (TypeError, ValueError):
+        raise InputError("n_grids", f"must be an integer, got {n_grids!r}") from None
+    if k < 1:
+        raise InputError("n_grids", f"must be >= 1, got {n_grids}")
+    if k > n:
+        raise InputError(
+            "n_grids", f"{k} grids but only {n} units: every grid needs at least one unit"
+        )
+    if not (isinstance(time_limit, (int, float)) and time_limit > 0):
+        raise InputError("time_limit", f"must be > 0 seconds, got {time_limit!r}")
+    if islands not in ("attach", "refuse"):
+        raise InputError("islands", f'must be "attach" or "refuse", got {islands!r}')
+    if not 0.0 <= float(p_swap) <= 1.0:
+        raise InputError("p_swap", f"must be in [0, 1], got {p_swap!r}")
+    if int(n_restarts) < 1:
+        raise InputError("n_restarts", f"must be >= 1, got {n_restarts!r}")
+    if objective is None:
+        if not units.attribute_names:
+            raise InputError("objective", "units have no attributes to balance")
+        objective = Objective(balance={units.attribute_names[0]: 0.05})
+    work = units
+    island_units = np.zeros(0, dtype=np.int64)
+    if contiguity:
+        work, island_units = attach_islands(units, refuse=islands == "refuse")
+    fixed = _check_stations(units, stations, k)
+    lk = _check_locked(locked, n, k, fixed)
+    base_xy = np.full((k, 2), np.nan)
+    if stations is not None:
+        st = np.asarray(stations, dtype=np.float64)
+        base_xy[: st.shape[0]] = st
+    scorer = Scorer(work, k, objective, base_xy=base_xy, previous=previous, distance=distance)
+    scorer.fixed_bx = scorer.bx.copy()
+    scorer.fixed_by = scorer.by.copy()
+    free_bases = objective.travel_weight > 0
+    frozen = (lk >= 0).astype(np.uint8)
+    init = None if initial is None else scorer.check_labels(initial)
+    violations_pre = _precheck(scorer, lk)
+    for msg in violations_pre:
+        log.warning("infeasible tolerance: %s", msg)
+
+    ss = np.random.SeedSequence(int(seed))
+    children = ss.spawn(int(n_restarts))
+    best_lab, best_key = None, None
+    stats: dict[str, Any] = {
+        "iterations": 0, "accepted": 0, "rejected_contiguity": 0, "improving": 0,
+        "recom_tried": 0, "recom_accepted": 0, "restarts": 0, "seed_time": 0.0, "trace": [],
+        "islands": island_units.tolist()[:100], "n_islands_units": int(island_units.size),
+    }  # fmt: skip
+    deadline = t0 + float(time_limit)
+    total_iter = 0
+    stopped_by_time = False
+    last_report = 0.0
+    m_load = scorer.attrs if scorer.attrs.shape[1] else np.ones((n, 1))
+    for r, child in enumerate(children):
+        seed_ss, search_ss = child.spawn(2)
+        ts = time.perf_counter()
+        if r == 0 and init is not None:
+            lab = init.copy()
+        else:
+            n_rounds = 25 if n <= 200_000 else 12
+            lab = grow_layout(
+                work, k, m_load, seed=seed_ss, fixed=fixed, locked=lk,
+                target=scorer.target if scorer.attrs.shape[1] else None, n_rounds=n_rounds,
+                mass=scorer.w, progress=progress,
+            )  # fmt: skip
+        lab[lk >= 0] = lk[lk >= 0].astype(np.int32)
+        if contiguity:
+            lab = repair_contiguity(work, lab, k, frozen=frozen.astype(bool), mass=scorer.w)
+        empty = np.flatnonzero(np.bincount(lab, minlength=k) == 0)
+        if empty.size:
+            raise InputError(
+                "initial", "every grid needs at least one unit; empty grids", first_rows(empty)
+            )
+        lab = np.ascontiguousarray(lab, dtype=np.int32)
+        stats["seed_time"] += time.perf_counter() - ts
+        rng = np.random.default_rng(search_ss)
+        srch = _Search(scorer, lab, frozen, contiguity, rng, free_bases)
+        best_r, best_lab_r = srch.cur, lab.copy()
+        t_begin = time.perf_counter()
+        restarts_left = len(children) - r
+        budget_end = t_begin + max(0.0, (deadline - t_begin) / restarts_left)
+        T0 = srch.temperature0()
+        T1 = T0 * 1e-4
+        chunk = 2000
+        since_improve = 0
+        it_budget = (
+            None
+            if max_iterations is None
+            else max(0, int(max_iterations) - total_iter) // restarts_left
+        )
+        done_r = 0
+        while True:
+            now = time.perf_counter()
+            span = max(budget_end - t_begin, 1e-9)
+            frac_t = (now - t_begin) / span
+            frac_i = done_r / it_budget if it_budget else 0.0
+            frac = min(1.0, max(frac_t, frac_i))
+            if frac >= 1.0 or (it_budget is not None and done_r >= it_budget):
+                stopped_by_time = frac_t >= 1.0
+                break
+            t_s = T0 * (T1 / T0) ** frac
+            n_iter = chunk if it_budget is None else min(chunk, it_budget - done_r)
+            c0 = time.perf_counter()
+            srch.anneal(n_iter, t_s, t_s * (T1 / T0) ** 0.02, p_swap, bfs_limit)
+            if recom and contiguity and k > 1:
+                for _ in range(max(1, n_iter // 20000)):
+                    srch.recom(t_s)
+            done_r += n_iter
+            total_iter += n_iter
+            cur = srch.resync()
+            elapsed = time.perf_counter() - c0
+            # aim at chunks of about 0.1 s (time limits are checked between chunks)
+            chunk = int(min(max(1000, chunk * 0.1 / max(elapsed, 1e-4)), 5_000_000))
+            chunk = min(
+                chunk,
+                max(1000, int((budget_end - time.perf_counter()) / max(elapsed, 1e-9) * n_iter)),
+            )
+            if cur < best_r - 1e-12 * max(1.0, abs(best_r)):
+                best_r = cur
+                best_lab_r = srch.lab.copy()
+                since_improve = 0
+            else:
+                since_improve += n_iter
+            stats["trace"].append((round(time.perf_counter() - t0, 3), float(best_r)))
+            if progress is not None and time.perf_counter() - last_report > 0.1:
+                last_report = time.perf_counter()
+                progress({"phase": "search", "restart": r, "elapsed": last_report - t0, "best": best_r,
+                          "iterations": total_iter})  # fmt: skip
+            if max_no_improve is not None and since_improve >= max_no_improve:
+                break
+        stats["iterations"] += int(srch.stats[0])
+        stats["accepted"] += int(srch.stats[1])
+        stats["rejected_contiguity"] += int(srch.stats[2])
+        stats["improving"] += int(srch.stats[3])
+        stats["recom_tried"] += srch.recom_tried
+        stats["recom_accepted"] += srch.recom_accepted
+        stats["restarts"] += 1
+        ev = _evaluate(scorer, best_lab_r, free_bases)
+        key = (not ev.feasible, ev.total)
+        log.info("restart %d: score %.6g, feasible %s", r, ev.total, ev.feasible)
+        if best_key is None or key < best_key:
+            best_key, best_lab = key, best_lab_r
+    assert best_lab is not None
+    return _result(units, work, scorer, best_lab, fixed, contiguity, free_bases, violations_pre,
+                   stopped_by_time, stats, time.perf_counter() - t0, distance)  # fmt: skip
+
+
+def _evaluate(scorer: Scorer, lab: NDArray[np.int32], free_bases: bool) -> Score:
+    if free_bases:
+        k = scorer.n_grids
+        c = _centre_units(scorer.x, scorer.y, scorer.w, lab, k)
+        scorer.bx[:] = np.where(np.isnan(scorer.fixed_bx), scorer.x[c], scorer.fixed_bx)
+        scorer.by[:] = np.where(np.isnan(scorer.fixed_by), scorer.y[c], scorer.fixed_by)
+    return scorer.evaluate(lab)
+
+
+def _result(units, work, scorer, lab, fixed, contiguity, free_bases, violations_pre, stopped_by_time,
+            stats, runtime, distance) -> PartitionResult:  # fmt: skip
+    k = scorer.n_grids
+    score = _evaluate(scorer, lab, free_bases)
+    comps = grid_components(work, lab, k)
+    contiguous = bool(np.all(comps == 1))
+    bases = _centre_units(units.x, units.y, scorer.w, lab, k)
+    bases = np.where(fixed >= 0, fixed, bases).astype(np.int32)
+    kpis: dict[str, NDArray[Any]] = {"units": np.bincount(lab, minlength=k).astype(np.int64)}
+    tot = np.zeros((k, units.n_attributes))
+    np.add.at(tot, lab, units.attributes)
+    for t, name in enumerate(units.attribute_names):
+        kpis[name] = tot[:, t]
+    dev = (
+        scorer.deviations(np.column_stack([kpis[a] for a in scorer.objective.attributes]))
+        if scorer.objective.attributes
+        else np.zeros((k, 0))
+    )
+    for t, name in enumerate(scorer.objective.attributes):
+        kpis[f"{name}_deviation"] = dev[:, t]
+    kpis["area"] = np.bincount(lab, weights=units.area, minlength=k)
+    if distance is not None:
+        kpis["diameter"] = _network_diameters(np.asarray(distance, dtype=np.float64), lab, k)
+    else:
+        kpis["diameter"] = _euclid_diameters(units.x, units.y, lab, k)
+    rows = np.repeat(np.arange(units.n_units), np.diff(units.indptr))
+    cut = lab[rows] != lab[units.indices]
+    kpis["border_length"] = np.bincount(lab[rows[cut]], weights=units.edge_length[cut], minlength=k)
+    kpis["base"] = bases.astype(np.int64)
+    violations = list(violations_pre)
+    for t, name in enumerate(scorer.objective.attributes):
+        tau = scorer.tau[t]
+        bad = np.flatnonzero(np.abs(dev[:, t]) > tau + 1e-12)
+        if bad.size:
+            g = int(bad[np.argmax(np.abs(dev[bad, t]))])
+            violations.append(
+                f"{name}: {bad.size} grid(s) outside +/-{tau:.0%}; worst grid {g} at {dev[g, t]:+.1%}"
+            )
+    if contiguity and not contiguous:
+        split = np.flatnonzero(comps > 1)
+        violations.append(
+            f"{split.size} grid(s) not connected, e.g. grid {int(split[0])} in {int(comps[split[0]])} pieces"
+        )
+    feasible = not violations
+    if feasible:
+        status = "feasible"
+    elif violations_pre or not stopped_by_time:
+        status = "infeasible"
+    else:
+        status = "time_limit"
+    stats = dict(stats)
+    stats["n_components_max"] = int(comps.max())
+    return PartitionResult(
+        labels=np.ascontiguousarray(lab, dtype=np.int32),
+        n_grids=k,
+        bases=bases,
+        status=status,
+        feasible=feasible,
+        contiguous=contiguous,
+        score=score,
+        kpis=kpis,
+        violations=tuple(violations),
+        stats=stats,
+        runtime=float(runtime),
+    )
