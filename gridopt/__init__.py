@@ -7,6 +7,14 @@ from __future__ import annotations
 
 from gridopt.errors import GridoptError, InfeasibleError, InputError
 from gridopt.model import Households, Layout, Scenario, Staff, Tickets, Units
+from gridopt.partition import (
+    HierarchyResult,
+    PartitionResult,
+    choose_n_grids,
+    group_districts,
+    partition,
+)
+from gridopt.score import Objective, Score, Scorer
 
 __version__ = "0.1.0"
 
@@ -21,4 +29,12 @@ __all__ = [
     "Staff",
     "Tickets",
     "Units",
+    "HierarchyResult",
+    "Objective",
+    "PartitionResult",
+    "Score",
+    "Scorer",
+    "choose_n_grids",
+    "group_districts",
+    "partition",
 ]
