@@ -347,15 +347,20 @@ def _search_parameters(
     return params
 
 
-def _status(routing: Any, found: bool) -> str:
+def _status(routing: Any, found: bool, elapsed: float, time_limit: float | None) -> str:
+    """Map OR-Tools' search status to optimal / feasible / time_limit / infeasible.
+
+    Guided local search always ends on a limit: ``"time_limit"`` says the time limit
+    ended it (a better solution may exist), ``"feasible"`` that a solution limit or a
+    local optimum did.
+    """
     name = _STATUS_NAMES.get(routing.status(), "ROUTING_NOT_SOLVED")
+    hit_time = time_limit is not None and elapsed >= 0.98 * time_limit
     if not found:
-        return "time_limit" if name == "ROUTING_FAIL_TIMEOUT" else "infeasible"
+        return "time_limit" if hit_time or name == "ROUTING_FAIL_TIMEOUT" else "infeasible"
     if name == "ROUTING_OPTIMAL":
         return "optimal"
-    if name == "ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED":
-        return "time_limit"
-    return "feasible"
+    return "time_limit" if hit_time else "feasible"
 
 
 def _check_limits(time_limit: float | None, solution_limit: int | None) -> None:
@@ -598,12 +603,11 @@ def solve_vrptw(
     if remaining is None or remaining > 0.05:
         params = _search_parameters(best_strategy, "GUIDED_LOCAL_SEARCH", remaining, solution_limit)
         initial = routing.ReadAssignmentFromRoutes(_routes_of(routing, manager, best), True)
+        t1 = _time.perf_counter()
         sol = routing.SolveFromAssignmentWithParameters(initial, params)
         if sol is not None and sol.ObjectiveValue() <= best_cost:
             final = sol
-        status = _status(routing, sol is not None)
-        if status == "time_limit":
-            status = "feasible"  # GLS always runs to its limit; a solution is in hand
+        status = _status(routing, True, _time.perf_counter() - t1, remaining)
     routes = tuple(
         tuple(manager.IndexToNode(i) for i in r) for r in _routes_of(routing, manager, final) if r
     )
@@ -1171,8 +1175,9 @@ def _solve_day(
     params = _search_parameters(
         "PARALLEL_CHEAPEST_INSERTION", "GUIDED_LOCAL_SEARCH", time_limit, solution_limit
     )
+    t1 = _time.perf_counter()
     sol = routing.SolveWithParameters(params)
-    status = _status(routing, sol is not None)
+    status = _status(routing, sol is not None, _time.perf_counter() - t1, time_limit)
     if sol is None:
         log.warning("no routing solution for %d tickets / %d technicians (%s)", n_t, n_v, status)
         return {**empty, "dropped": t_idx.tolist(), "drop_reason": "no_solution", "status": status}
