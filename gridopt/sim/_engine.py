@@ -207,12 +207,12 @@ def set_threads(threads: int | None) -> int:
 # ------------------------------------------------------------------ RNG
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _next64(s, i):
     s0 = s[i, 0]
     s1 = s[i, 1]
@@ -233,13 +233,13 @@ def _next64(s, i):
     return result
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _unif(s, i):
     """Uniform on [0, 1)."""
     return np.float64(_next64(s, i) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _expo(s, i):
     return -np.log(1.0 - _unif(s, i))
 
@@ -317,7 +317,7 @@ def _pick(cum, u):
 # ------------------------------------------------------------------ heap
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _less(ht, hs, a, b):
     return ht[a] < ht[b] or (ht[a] == ht[b] and hs[a] < hs[b])
 
@@ -371,7 +371,7 @@ def _hpop(ht, hs, hk, hi, n):
     return n
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _overlap(a, b, lo, hi):
     """Length of [a, b] inside [lo, hi]."""
     x = min(b, hi) - max(a, lo)
