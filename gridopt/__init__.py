@@ -15,6 +15,7 @@ from gridopt.partition import (
     partition,
 )
 from gridopt.score import Objective, Score, Scorer
+from gridopt.sim import Campaign, SimConfig, SimResult, compare, simulate
 
 __version__ = "0.1.0"
 
@@ -37,4 +38,9 @@ __all__ = [
     "choose_n_grids",
     "group_districts",
     "partition",
+    "Campaign",
+    "SimConfig",
+    "SimResult",
+    "compare",
+    "simulate",
 ]

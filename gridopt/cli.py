@@ -180,6 +180,62 @@ def demo_cmd(
     _summary_table(f"demo written to {out}", [(k, str(v)) for k, v in summary.items()])
 
 
+@app.command("simulate")
+@handle_errors
+def simulate_cmd(
+    scenario: Annotated[Path, typer.Argument(help="SimConfig file (.toml or .json).")],
+    replications: Annotated[int, typer.Option("--replications", "-r", help="Replications.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    policy: Annotated[
+        str | None, typer.Option(help="Override the dispatch policy: central, grid, hybrid.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="Numba threads (default all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the KPIs as JSON.")] = False,
+) -> None:
+    """Simulate a SimConfig file and print KPIs with 95 % intervals.
+
+    The file holds the fields of gridopt.sim.SimConfig (arrays as lists) and an optional
+    [campaign] table with the fields of gridopt.sim.Campaign.
+    """
+    import json
+    import tomllib
+
+    from rich.progress import Progress
+
+    from gridopt.errors import InputError
+    from gridopt.sim import SimConfig, simulate
+
+    text = scenario.read_bytes()
+    try:
+        data = tomllib.loads(text.decode()) if scenario.suffix == ".toml" else json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(str(scenario), f"cannot be parsed ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(str(scenario), "must hold one table of SimConfig fields")
+    cfg = SimConfig.from_dict(data)
+    if policy is not None:
+        cfg = cfg.replace(policy=policy)
+    if as_json:
+        res = simulate(cfg, replications=replications, seed=seed, threads=threads)
+        print(json.dumps(res.to_dict(), indent=2, allow_nan=True))  # noqa: T201 - CLI output
+        return
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("simulating", total=replications)
+        res = simulate(
+            cfg,
+            replications=replications,
+            seed=seed,
+            threads=threads,
+            progress=lambda d: bar.update(task, completed=d["done"]),
+        )
+    rows = [(k, f"{e.mean:.4g}  [{e.low:.4g}, {e.high:.4g}]") for k, e in res.kpis.items()]
+    rows.append(("status", res.status))
+    rows.append(("events/s", f"{res.stats['events_per_s']:.3g}"))
+    _summary_table(f"simulation of {scenario.name} ({res.engine}, {replications} reps)", rows)
+    for w in res.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}")
+
+
 def run() -> None:  # pragma: no cover - entry point used by python -m gridopt
     """Run the CLI."""
     app(prog_name="gridopt")
