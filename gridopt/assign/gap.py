@@ -1,0 +1,1533 @@
+"""Generalized assignment with OR-Tools CP-SAT: jobs to agents, households to owners.
+
+Two entry points share one engine:
+
+* :func:`solve_gap` is the generic generalized assignment problem (GAP, minimisation):
+  every job to exactly one eligible agent, each agent's summed weight within its
+  capacity.
+* :func:`assign_owners` gives every household exactly one owner (an account manager by
+  default) inside its grid, or an adjacent grid when allowed, under per-owner minimum
+  and maximum loads (households, visit minutes, revenue), skills (VIP and business
+  households only to senior account managers) and continuity (keep the current owner
+  unless a limit forces a change; a cap on reassignments). It decomposes by grid
+  (or by cluster of adjacent grids) into independent CP-SAT models, so millions of
+  households stay tractable.
+
+How the engine solves one model
+-------------------------------
+1. The LP relaxation (HiGHS through :func:`scipy.optimize.linprog`) gives a lower bound
+   ``lb``, an LP solution and the reduced cost ``rc`` of every eligible pair.
+2. A *core* model keeps, per job, the LP support and the ``core_size`` pairs of smallest
+   reduced cost; jobs with one candidate become constants. CP-SAT solves it with the LP
+   rounding as hint and yields an upper bound ``ub``.
+3. Reduced-cost fixing: a pair with ``rc >= ub - ceil(lb)`` cannot be in a solution
+   better than ``ub``, so the *exact* model keeps only pairs with smaller reduced cost
+   (plus the core). CP-SAT solves it with the core solution as hint; optimality there is
+   global optimality. The reported bound is the better of ``ceil(lb)`` and CP-SAT's bound
+   on the exact model.
+
+Integer scaling
+---------------
+CP-SAT needs integers. :func:`solve_gap` uses integral costs and weights as they are;
+otherwise costs are multiplied by ``cost_scale`` (default: the power of ten that brings
+the largest absolute cost to at least 10**6) and rounded; fractional weights are scaled
+by the same rule and capacities rounded down, which is conservative. The objective is
+reported back in the caller's units. :func:`assign_owners` counts objective terms in
+hundredths (:data:`COST_SCALE`): travel costs ``travel_per_km * km * 100`` per household,
+a change ``change * 100``, imbalance ``imbalance * 100`` per household of spread; visit
+minutes and revenue per household are rounded to whole minutes and currency units, and
+limits compare in those units (minimums rounded up, maximums rounded down).
+
+Determinism
+-----------
+``deterministic=True`` (the default of :func:`assign_owners`) runs CP-SAT with
+interleaved search and a *deterministic* time limit (CP-SAT's work units, roughly
+seconds), so the same input and seed give the same output on any machine load.
+``deterministic=False`` uses wall-clock limits and the parallel portfolio, which finds
+better solutions in a given time but may differ between runs when a limit is hit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from ortools.sat.python import cp_model
+from scipy import sparse
+from scipy.optimize import linprog
+
+from gridopt.errors import InputError, first_rows
+from gridopt.model import ROLES, SKILL_SENIOR, Households, Layout, Staff, Units
+
+__all__ = [
+    "COST_SCALE",
+    "GapResult",
+    "OwnerLimits",
+    "OwnerWeights",
+    "Assignment",
+    "solve_gap",
+    "assign_owners",
+    "household_units",
+    "grid_edges",
+]
+
+log = logging.getLogger("gridopt.assign.gap")
+
+COST_SCALE = 100
+"""Objective units per currency unit in :func:`assign_owners` (hundredths)."""
+
+STATUSES = ("optimal", "feasible", "infeasible", "time_limit")
+
+_BIG = np.iinfo(np.int64).max // 4
+_EPS = 1e-7
+
+
+# ----------------------------------------------------------------------------- engine
+
+
+@dataclass
+class _Model:
+    """One sparse assignment model (internal).
+
+    Pairs are sorted by job. ``res`` holds integer resource use per pair; ``lo``/``hi``
+    hold the per-agent limits (``lo = 0`` and ``hi = _BIG`` mean none). ``keep`` marks
+    the pairs that keep a current owner; at least ``keep_min`` of them must be chosen.
+    """
+
+    n_jobs: int
+    n_agents: int
+    job: NDArray[np.int64]
+    agent: NDArray[np.int64]
+    cost: NDArray[np.int64]
+    res: NDArray[np.int64]  # (P, R)
+    lo: NDArray[np.int64]  # (A, R)
+    hi: NDArray[np.int64]  # (A, R)
+    imbalance_weight: int = 0
+    imbalance_res: int = 0
+    keep: NDArray[np.bool_] | None = None
+    keep_min: int = 0
+    res_names: tuple[str, ...] = ("weight",)
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.job.shape[0])
+
+
+@dataclass
+class _Solved:
+    status: str
+    choice: NDArray[np.int64] | None  # chosen pair per job
+    objective: float
+    bound: float
+    stats: dict[str, Any] = field(default_factory=dict)
+    conflicts: tuple[tuple[int, int, str], ...] = ()
+
+
+def _job_starts(model: _Model) -> NDArray[np.int64]:
+    starts = np.zeros(model.n_jobs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(model.job, minlength=model.n_jobs), out=starts[1:])
+    return starts
+
+
+def _active_limits(model: _Model) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Which (agent, resource) upper and lower limits can bind at all."""
+    total = np.zeros((model.n_agents, model.res.shape[1]), dtype=np.int64)
+    np.add.at(total, model.agent, model.res)
+    return model.hi < total, model.lo > 0
+
+
+def _lp(model: _Model) -> tuple[str, float, NDArray[np.float64], NDArray[np.float64]]:
+    """LP relaxation: status, bound, LP values and reduced costs of the pairs."""
+    p = model.n_pairs
+    imb = model.imbalance_weight > 0
+    n_var = p + (2 if imb else 0)
+    cols = np.arange(p)
+    a_eq = sparse.csr_matrix((np.ones(p), (model.job, cols)), shape=(model.n_jobs, n_var))
+    hi_on, lo_on = _active_limits(model)
+    rows_r, rows_c, rows_v, rhs = [], [], [], []
+    n_row = 0
+    for r in range(model.res.shape[1]):
+        w = model.res[:, r].astype(np.float64)
+        for on, sign, bound in (
+            (hi_on[:, r], 1.0, model.hi[:, r]),
+            (lo_on[:, r], -1.0, model.lo[:, r]),
+        ):
+            agents = np.flatnonzero(on)
+            if agents.size == 0:
+                continue
+            row_of = np.full(model.n_agents, -1)
+            row_of[agents] = n_row + np.arange(agents.size)
+            sel = row_of[model.agent] >= 0
+            rows_r.append(row_of[model.agent[sel]])
+            rows_c.append(cols[sel])
+            rows_v.append(sign * w[sel])
+            rhs.append(sign * bound[agents].astype(np.float64))
+            n_row += agents.size
+    if imb:
+        used = np.flatnonzero(np.bincount(model.agent, minlength=model.n_agents) > 0)
+        w = model.res[:, model.imbalance_res].astype(np.float64)
+        for sign, var in ((1.0, p), (-1.0, p + 1)):  # load - Lmax <= 0 ; Lmin - load <= 0
+            row_of = np.full(model.n_agents, -1)
+            row_of[used] = n_row + np.arange(used.size)
+            rows_r += [row_of[model.agent], row_of[used]]
+            rows_c += [cols, np.full(used.size, var)]
+            rows_v += [sign * w, np.full(used.size, -sign)]
+            rhs.append(np.zeros(used.size))
+            n_row += used.size
+    if model.keep is not None and model.keep_min > 0:
+        k = np.flatnonzero(model.keep)
+        rows_r.append(np.full(k.size, n_row))
+        rows_c.append(k)
+        rows_v.append(-np.ones(k.size))
+        rhs.append(np.array([-float(model.keep_min)]))
+        n_row += 1
+    c = np.zeros(n_var)
+    c[:p] = model.cost
+    if imb:
+        c[p], c[p + 1] = model.imbalance_weight, -model.imbalance_weight
+    bounds = [(0, None)] * p + ([(None, None), (None, None)] if imb else [])
+    kwargs: dict[str, Any] = {}
+    if n_row:
+        a_ub = sparse.csr_matrix(
+            (np.concatenate(rows_v), (np.concatenate(rows_r), np.concatenate(rows_c))),
+            shape=(n_row, n_var),
+        )
+        kwargs = {"A_ub": a_ub, "b_ub": np.concatenate(rhs)}
+    res = linprog(c, A_eq=a_eq, b_eq=np.ones(model.n_jobs), bounds=bounds, method="highs", **kwargs)
+    if res.status == 2:
+        return "infeasible", math.inf, np.zeros(p), np.zeros(p)
+    if res.status != 0:
+        return "unknown", -math.inf, np.zeros(p), np.zeros(p)
+    rc = c - a_eq.T @ res.eqlin.marginals
+    if n_row:
+        rc = rc - kwargs["A_ub"].T @ res.ineqlin.marginals
+    return "optimal", float(res.fun), res.x[:p], np.maximum(rc[:p], 0.0)
+
+
+def _params(
+    solver: cp_model.CpSolver, time_limit: float, seed: int, num_workers: int, deterministic: bool
+) -> None:
+    prm = solver.parameters
+    prm.random_seed = int(seed) % (2**31 - 1)
+    prm.num_workers = max(1, int(num_workers))
+    if deterministic:
+        prm.max_deterministic_time = max(0.01, float(time_limit))
+        prm.max_time_in_seconds = max(1.0, 20.0 * float(time_limit))  # safety net only
+        if prm.num_workers > 1:
+            prm.interleave_search = True
+    else:
+        prm.max_time_in_seconds = max(0.01, float(time_limit))
+
+
+def _cp_solve(
+    model: _Model,
+    mask: NDArray[np.bool_],
+    hint: NDArray[np.int64] | None,
+    time_limit: float,
+    seed: int,
+    num_workers: int,
+    deterministic: bool,
+    assumptions: bool = False,
+) -> _Solved:
+    """CP-SAT on the pairs in ``mask``; jobs with one candidate are constants."""
+    idx = np.flatnonzero(mask)
+    job = model.job[idx]
+    counts = np.bincount(job, minlength=model.n_jobs)
+    if np.any(counts == 0):
+        return _Solved("infeasible", None, math.inf, math.inf, {"reason": "job without pair"})
+    single = counts[job] == 1
+    fixed = idx[single]
+    free = idx[~single]
+    n_res = model.res.shape[1]
+    const = np.zeros((model.n_agents, n_res), dtype=np.int64)
+    np.add.at(const, model.agent[fixed], model.res[fixed])
+    cp = cp_model.CpModel()
+    xs = [cp.new_bool_var("") for _ in range(free.size)]
+    # exactly one per free job: pairs are sorted by job, so runs are contiguous
+    fj = model.job[free]
+    cut = np.flatnonzero(np.diff(fj)) + 1
+    bounds = np.concatenate([[0], cut, [free.size]]).tolist()
+    for s, e in zip(bounds[:-1], bounds[1:], strict=False):
+        if e > s:
+            cp.add_exactly_one(xs[s:e])
+    fa = model.agent[free]
+    order = np.argsort(fa, kind="stable")
+    astarts = np.searchsorted(fa[order], np.arange(model.n_agents + 1))
+    hi_on, lo_on = _active_limits(model)
+    lits: list[tuple[Any, int, int, str]] = []
+    loads: list[Any] = [None] * model.n_agents
+    for a in range(model.n_agents):
+        sel = order[astarts[a] : astarts[a + 1]]
+        vars_a = [xs[k] for k in sel.tolist()]
+        for r in range(n_res):
+            w = model.res[free[sel], r]
+            expr = cp_model.LinearExpr.weighted_sum(vars_a, w.tolist()) + int(const[a, r])
+            if r == model.imbalance_res:
+                loads[a] = expr
+            for on, kind in ((hi_on[a, r], "max"), (lo_on[a, r], "min")):
+                if not on:
+                    continue
+                ct = (
+                    cp.add(expr <= int(model.hi[a, r]))
+                    if kind == "max"
+                    else cp.add(expr >= int(model.lo[a, r]))
+                )
+                if assumptions:
+                    lit = cp.new_bool_var(f"{kind}{a}_{r}")
+                    ct.only_enforce_if(lit)
+                    lits.append((lit, a, r, kind))
+    obj = cp_model.LinearExpr.weighted_sum(xs, model.cost[free].tolist()) + int(
+        model.cost[fixed].sum()
+    )
+    if model.imbalance_weight > 0:
+        used = np.flatnonzero(np.bincount(model.agent[idx], minlength=model.n_agents) > 0)
+        top = int(np.bincount(model.agent, weights=model.res[:, model.imbalance_res]).max())
+        lmax, lmin = cp.new_int_var(0, top, "lmax"), cp.new_int_var(0, top, "lmin")
+        for a in used.tolist():
+            cp.add(loads[a] <= lmax)
+            cp.add(loads[a] >= lmin)
+        obj = obj + model.imbalance_weight * (lmax - lmin)
+    if model.keep is not None and model.keep_min > 0:
+        kf = model.keep[free]
+        n_kept_fixed = int(model.keep[fixed].sum())
+        cp.add(sum(xs[k] for k in np.flatnonzero(kf).tolist()) + n_kept_fixed >= model.keep_min)
+    cp.minimize(obj)
+    if hint is not None:
+        chosen = np.zeros(model.n_pairs, dtype=bool)
+        chosen[hint] = True
+        for v, val in zip(xs, chosen[free].tolist(), strict=True):
+            cp.add_hint(v, val)
+    if assumptions:
+        cp.add_assumptions([lit for lit, *_ in lits])
+    solver = cp_model.CpSolver()
+    _params(solver, time_limit, seed, num_workers, deterministic)
+    code = solver.solve(cp)
+    stats = {
+        "wall_time": solver.wall_time,
+        "deterministic_time": solver.deterministic_time,
+        "n_vars": len(xs),
+        "n_fixed_jobs": int(fixed.size),
+        "branches": solver.num_branches,
+        "conflicts": solver.num_conflicts,
+    }
+    if code == cp_model.INFEASIBLE:
+        conflicts: tuple[tuple[int, int, str], ...] = ()
+        if assumptions:
+            core = set(solver.sufficient_assumptions_for_infeasibility())
+            conflicts = tuple((a, r, k) for lit, a, r, k in lits if lit.index in core)
+        return _Solved("infeasible", None, math.inf, math.inf, stats, conflicts)
+    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return _Solved("time_limit", None, math.inf, solver.best_objective_bound, stats)
+    sol = np.asarray(solver.response_proto.solution, dtype=np.int64)[: len(xs)]
+    choice = np.empty(model.n_jobs, dtype=np.int64)
+    choice[model.job[fixed]] = fixed
+    on = free[sol == 1]
+    choice[model.job[on]] = on
+    status = "optimal" if code == cp_model.OPTIMAL else "feasible"
+    return _Solved(status, choice, solver.objective_value, solver.best_objective_bound, stats)
+
+
+def _objective(model: _Model, choice: NDArray[np.int64]) -> int:
+    obj = int(model.cost[choice].sum())
+    if model.imbalance_weight > 0:
+        load = np.bincount(
+            model.agent[choice],
+            weights=model.res[choice, model.imbalance_res],
+            minlength=model.n_agents,
+        )
+        used = np.bincount(model.agent, minlength=model.n_agents) > 0
+        obj += model.imbalance_weight * int(load[used].max() - load[used].min())
+    return obj
+
+
+def _lp_hint(model: _Model, x_lp: NDArray[np.float64]) -> NDArray[np.int64]:
+    """The pair with the largest LP value per job (a rounding, maybe infeasible)."""
+    order = np.lexsort((-x_lp, model.job))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = model.job[order][1:] != model.job[order][:-1]
+    out = np.empty(model.n_jobs, dtype=np.int64)
+    out[model.job[order[first]]] = order[first]
+    return out
+
+
+def _solve_model(
+    model: _Model,
+    *,
+    time_limit: float,
+    seed: int,
+    num_workers: int,
+    deterministic: bool,
+    core_size: int = 3,
+    hint: NDArray[np.int64] | None = None,
+) -> _Solved:
+    """LP bound, core model, reduced-cost fixing, exact model (see the module doc)."""
+    t0 = time.perf_counter()
+    lp_status, lb, x_lp, rc = _lp(model)
+    t_lp = time.perf_counter() - t0
+    if lp_status == "infeasible":
+        return _Solved("infeasible", None, math.inf, math.inf, {"lp_time": t_lp})
+    have_lp = lp_status == "optimal"
+    lb_int = math.ceil(lb - 1e-6) if have_lp else -math.inf
+    budget = max(0.02, time_limit - (0.0 if deterministic else t_lp))
+    best: _Solved | None = None
+    stats: dict[str, Any] = {"lp_time": t_lp, "lp_bound": lb}
+    starts = _job_starts(model)
+    if have_lp and core_size > 0:
+        # core: LP support plus the core_size smallest reduced costs of each job
+        order = np.lexsort((rc, model.job))
+        rank = np.arange(model.n_pairs) - starts[model.job[order]]
+        core = np.zeros(model.n_pairs, dtype=bool)
+        core[order[rank < core_size]] = True
+        core |= x_lp > 1e-6
+        if hint is not None:
+            core[hint] = True
+        first_hint = hint if hint is not None else _lp_hint(model, x_lp)
+        core_time = budget * (0.35 if core.sum() < model.n_pairs else 1.0)
+        got = _cp_solve(model, core, first_hint, core_time, seed, num_workers, deterministic)
+        stats["core_pairs"] = int(core.sum())
+        stats["core_status"] = got.status
+        if got.choice is not None:
+            best = got
+            gap_abs = got.objective - lb_int
+            exact = core | (rc < gap_abs - 1e-6)
+            stats["exact_pairs"] = int(exact.sum())
+            if np.array_equal(exact, core) and got.status == "optimal":
+                best = _Solved("optimal", got.choice, got.objective, got.objective, got.stats)
+            else:
+                rest = (
+                    budget - core_time if deterministic else time_limit - (time.perf_counter() - t0)
+                )
+                if rest > 0.02:
+                    ex = _cp_solve(
+                        model, exact, got.choice, rest, seed + 1, num_workers, deterministic
+                    )
+                    stats["exact_status"] = ex.status
+                    if ex.choice is not None and ex.objective <= best.objective:
+                        bound = max(ex.bound, lb_int)
+                        status = "optimal" if ex.status == "optimal" else "feasible"
+                        best = _Solved(status, ex.choice, ex.objective, bound, ex.stats)
+                    else:
+                        best = _Solved(
+                            "feasible",
+                            got.choice,
+                            got.objective,
+                            max(lb_int, min(ex.bound, got.objective)),
+                            got.stats,
+                        )
+                else:
+                    best = _Solved("feasible", got.choice, got.objective, lb_int, got.stats)
+    if best is None:
+        rest = budget if deterministic else time_limit - (time.perf_counter() - t0)
+        full = np.ones(model.n_pairs, dtype=bool)
+        got = _cp_solve(model, full, hint, max(rest, 0.05), seed + 2, num_workers, deterministic)
+        if got.choice is not None:
+            best = _Solved(got.status, got.choice, got.objective, max(got.bound, lb_int), got.stats)
+        else:
+            best = got
+    best.stats = {**best.stats, **stats, "total_time": time.perf_counter() - t0}
+    if best.choice is not None and best.objective - best.bound < 0.5:
+        best.status = "optimal"
+    return best
+
+
+def _explain(model: _Model, seed: int) -> tuple[tuple[int, int, str], ...]:
+    """Limits in an infeasible model that conflict (a CP-SAT assumption core)."""
+    full = np.ones(model.n_pairs, dtype=bool)
+    got = _cp_solve(model, full, None, 5.0, seed, 1, True, assumptions=True)
+    return got.conflicts
+
+
+# ------------------------------------------------------------------------ generic GAP
+
+
+@dataclass(frozen=True)
+class GapResult:
+    """Result of :func:`solve_gap`.
+
+    Attributes
+    ----------
+    status : str
+        ``optimal``, ``feasible``, ``infeasible`` or ``time_limit`` (no solution found).
+    agent : ndarray of int64, shape (n_jobs,)
+        Agent of each job (0-based); all -1 when there is no solution.
+    objective : float
+        Total cost (caller's units); ``inf`` without a solution.
+    bound : float
+        Proven lower bound on the optimum (caller's units).
+    gap : float
+        ``(objective - bound) / max(1, |objective|)``; 0 when optimal, ``inf`` without
+        a solution.
+    loads : ndarray of float64, shape (n_agents,)
+        Summed weight per agent.
+    stats : dict
+        Run statistics: wall time, LP bound, core and exact model sizes, CP-SAT counts.
+    reasons : tuple of str
+        Why the instance is infeasible (empty otherwise).
+    """
+
+    status: str
+    agent: NDArray[np.int64]
+    objective: float
+    bound: float
+    gap: float
+    loads: NDArray[np.float64]
+    stats: dict[str, Any]
+    reasons: tuple[str, ...] = ()
+
+    def is_feasible(self) -> bool:
+        """True when a solution was found."""
+        return self.status in ("optimal", "feasible")
+
+    def summary(self) -> str:
+        """One line: status, objective, bound, gap and time."""
+        return (
+            f"{self.status}: objective {self.objective:g}, bound {self.bound:g}, "
+            f"gap {100 * self.gap:.2f} %, {self.stats.get('wall_time', 0.0):.2f} s"
+        )
+
+
+def _scale(
+    name: str, arr: NDArray[np.float64], scale: float | None
+) -> tuple[NDArray[np.int64], float]:
+    finite = arr[np.isfinite(arr)]
+    if scale is None:
+        if finite.size == 0 or np.all(finite == np.round(finite)):
+            scale = 1.0
+        else:
+            top = float(np.abs(finite).max()) or 1.0
+            scale = 10.0 ** max(0, math.ceil(6 - math.log10(top)))
+    scaled = np.round(np.where(np.isfinite(arr), arr, 0.0) * scale)
+    if scaled.size and np.abs(scaled).max() > 2**50:
+        raise InputError(name, "values too large for integer scaling; pass a smaller cost_scale")
+    return scaled.astype(np.int64), float(scale)
+
+
+def solve_gap(
+    costs: ArrayLike,
+    weights: ArrayLike,
+    capacities: ArrayLike,
+    *,
+    eligible: ArrayLike | None = None,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    num_workers: int = 8,
+    deterministic: bool = False,
+    cost_scale: float | None = None,
+    core_size: int = 3,
+) -> GapResult:
+    """Solve a generalized assignment problem (minimisation) with CP-SAT.
+
+    Every job goes to exactly one eligible agent; the summed weight of each agent's jobs
+    stays within its capacity; the total cost is minimised. Variables exist only for
+    eligible pairs.
+
+    Parameters
+    ----------
+    costs : array_like of float, shape (n_agents, n_jobs)
+        Cost of giving job ``j`` to agent ``i`` (the OR-Library layout).
+    weights : array_like of float, shape (n_agents, n_jobs)
+        Capacity used by job ``j`` at agent ``i``, >= 0.
+    capacities : array_like of float, shape (n_agents,)
+        Capacity of each agent, >= 0.
+    eligible : array_like of bool, shape (n_agents, n_jobs), optional
+        Allowed pairs; default every pair with a finite cost.
+    time_limit : float
+        Seconds (CP-SAT work units when ``deterministic``).
+    seed : int
+        CP-SAT random seed.
+    num_workers : int
+        CP-SAT search workers (a portfolio; more than the cores can still help).
+    deterministic : bool
+        Reproducible runs (see the module doc).
+    cost_scale : float, optional
+        Multiplier turning costs into integers (see the module doc).
+    core_size : int
+        Pairs per job in the core model (0 solves the full model directly).
+
+    Returns
+    -------
+    GapResult
+
+    Raises
+    ------
+    InputError
+        On wrong shapes, NaN, negative weights or capacities, or a job without an
+        eligible agent.
+
+    Examples
+    --------
+    >>> res = solve_gap([[1, 5, 3], [4, 2, 1]], [[2, 2, 2], [2, 2, 2]], [4, 4], seed=0)
+    >>> res.status, res.objective, res.agent.tolist()
+    ('optimal', 4.0, [0, 1, 1])
+    """
+    t0 = time.perf_counter()
+    c = np.asarray(costs, dtype=np.float64)
+    if c.ndim != 2 or c.size == 0:
+        raise InputError(
+            "costs", f"must be a non-empty 2-d (n_agents, n_jobs) array, got shape {c.shape}"
+        )
+    n_agents, n_jobs = c.shape
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != c.shape:
+        raise InputError("weights", f"must have shape {c.shape}, got {w.shape}")
+    cap = np.asarray(capacities, dtype=np.float64)
+    if cap.shape != (n_agents,):
+        raise InputError("capacities", f"must have shape ({n_agents},), got {cap.shape}")
+    if np.isnan(c).any():
+        raise InputError("costs", "must not be NaN", first_rows(np.isnan(c).any(axis=1)))
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise InputError(
+            "weights",
+            "must be finite and >= 0",
+            first_rows(bad.any(axis=1)),
+            int(bad.any(axis=1).sum()),
+        )
+    bad = ~np.isfinite(cap) | (cap < 0)
+    if bad.any():
+        raise InputError("capacities", "must be finite and >= 0", first_rows(bad), int(bad.sum()))
+    elig = np.isfinite(c) if eligible is None else np.asarray(eligible, dtype=bool) & np.isfinite(c)
+    if elig.shape != c.shape:
+        raise InputError("eligible", f"must have shape {c.shape}, got {elig.shape}")
+    orphan = ~elig.any(axis=0)
+    if orphan.any():
+        raise InputError(
+            "eligible", "jobs without an eligible agent", first_rows(orphan), int(orphan.sum())
+        )
+    ci, cs = _scale("costs", c, cost_scale)
+    wi, ws = _scale("weights", w, None)
+    capi = np.floor(cap * ws + 1e-9).astype(np.int64)
+    # a pair whose weight alone exceeds the capacity can never be used
+    elig &= wi <= capi[:, None]
+    agent_idx, job_idx = np.nonzero(elig.T)[::-1]
+    order = np.lexsort((agent_idx, job_idx))
+    job_idx, agent_idx = job_idx[order], agent_idx[order]
+    reasons: list[str] = []
+    orphan = ~elig.any(axis=0)
+    if orphan.any():
+        rows = np.flatnonzero(orphan)
+        reasons.append(
+            f"{rows.size} jobs fit no eligible agent's capacity (jobs {', '.join(map(str, rows[:5]))})"
+        )
+    need = np.where(elig, wi, _BIG).min(axis=0)
+    if not reasons and need.sum() > capi.sum():
+        reasons.append(
+            f"total weight at least {need.sum() / ws:g} exceeds total capacity {capi.sum() / ws:g} "
+            f"by {(need.sum() - capi.sum()) / ws:g}"
+        )
+    empty = np.full(n_jobs, -1, dtype=np.int64)
+    if reasons:
+        return GapResult(
+            "infeasible",
+            empty,
+            math.inf,
+            math.inf,
+            math.inf,
+            np.zeros(n_agents),
+            {"wall_time": time.perf_counter() - t0},
+            tuple(reasons),
+        )
+    model = _Model(
+        n_jobs=n_jobs,
+        n_agents=n_agents,
+        job=job_idx.astype(np.int64),
+        agent=agent_idx.astype(np.int64),
+        cost=ci[agent_idx, job_idx],
+        res=wi[agent_idx, job_idx][:, None],
+        lo=np.zeros((n_agents, 1), dtype=np.int64),
+        hi=capi[:, None],
+    )
+    got = _solve_model(
+        model,
+        time_limit=time_limit,
+        seed=seed,
+        num_workers=num_workers,
+        deterministic=deterministic,
+        core_size=core_size,
+    )
+    stats = {**got.stats, "wall_time": time.perf_counter() - t0, "cost_scale": cs}
+    if got.choice is None:
+        if got.status == "infeasible":
+            conflicts = _explain(model, seed)
+            agents = sorted({a for a, _, _ in conflicts})
+            reasons.append(
+                "capacities cannot hold every job"
+                + (f"; conflicting agents {agents[:10]}" if agents else "")
+            )
+        return GapResult(
+            got.status,
+            empty,
+            math.inf,
+            got.bound / cs,
+            math.inf,
+            np.zeros(n_agents),
+            stats,
+            tuple(reasons),
+        )
+    agent = model.agent[got.choice]
+    obj = float(c[agent, np.arange(n_jobs)].sum())
+    bound = min(got.bound / cs, obj)
+    loads = np.bincount(agent, weights=w[agent, np.arange(n_jobs)], minlength=n_agents)
+    gap = 0.0 if got.status == "optimal" else (obj - bound) / max(1.0, abs(obj))
+    return GapResult(
+        got.status, agent, obj, obj if got.status == "optimal" else bound, gap, loads, stats
+    )
+
+
+# ------------------------------------------------------------------ household owners
+
+
+def _per_owner(name: str, value: ArrayLike | None, n: int, default: float) -> NDArray[np.float64]:
+    if value is None:
+        return np.full(n, default)
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise InputError(
+            name, f"must be a scalar or have one entry per owner ({n}), got shape {arr.shape}"
+        )
+    bad = np.isnan(arr) | (arr < 0)
+    if bad.any():
+        raise InputError(name, "must be >= 0 (inf for no limit)", first_rows(bad), int(bad.sum()))
+    return arr
+
+
+@dataclass(frozen=True)
+class OwnerLimits:
+    """Per-owner minimum and maximum loads; scalars or arrays, one entry per owner.
+
+    Owners are the staff of the owner role in staff order. ``None`` means no limit,
+    except ``max_households``, which defaults to ``Staff.capacity``.
+
+    Examples
+    --------
+    >>> OwnerLimits(min_households=10, max_households=[50, 60]).max_households
+    [50, 60]
+    """
+
+    min_households: ArrayLike | None = None
+    max_households: ArrayLike | None = None
+    min_minutes: ArrayLike | None = None
+    max_minutes: ArrayLike | None = None
+    min_revenue: ArrayLike | None = None
+    max_revenue: ArrayLike | None = None
+
+    def resolve(
+        self, capacity: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(lo, hi) arrays of shape (n_owners, 3): households, minutes, revenue.
+
+        Raises
+        ------
+        InputError
+            When a limit is negative or NaN, or an owner's minimum exceeds its maximum.
+        """
+        n = capacity.shape[0]
+        lo = np.column_stack(
+            [
+                _per_owner("limits.min_households", self.min_households, n, 0.0),
+                _per_owner("limits.min_minutes", self.min_minutes, n, 0.0),
+                _per_owner("limits.min_revenue", self.min_revenue, n, 0.0),
+            ]
+        )
+        hi = np.column_stack(
+            [
+                capacity
+                if self.max_households is None
+                else _per_owner("limits.max_households", self.max_households, n, math.inf),
+                _per_owner("limits.max_minutes", self.max_minutes, n, math.inf),
+                _per_owner("limits.max_revenue", self.max_revenue, n, math.inf),
+            ]
+        )
+        for r, word in enumerate(("households", "minutes", "revenue")):
+            bad = lo[:, r] > hi[:, r]
+            if bad.any():
+                raise InputError(
+                    f"limits.min_{word}",
+                    f"exceeds max_{word} for some owners",
+                    first_rows(bad),
+                    int(bad.sum()),
+                )
+        return lo, hi
+
+
+@dataclass(frozen=True)
+class OwnerWeights:
+    """Objective weights of :func:`assign_owners` (currency units).
+
+    Attributes
+    ----------
+    travel_per_km : float
+        Cost per km between a household and its owner's base.
+    change : float
+        Cost of giving a household a new owner (continuity).
+    imbalance : float
+        Cost per household of spread between the fullest and emptiest owner of a model.
+    """
+
+    travel_per_km: float = 1.0
+    change: float = 50.0
+    imbalance: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("travel_per_km", "change", "imbalance"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v >= 0):
+                raise InputError(f"weights.{name}", f"must be finite and >= 0, got {v}")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Result of :func:`assign_owners`.
+
+    Attributes
+    ----------
+    status : str
+        ``optimal`` (every model proven), ``feasible``, ``infeasible`` or ``time_limit``
+        (some model found no solution in time).
+    owner : ndarray of int64, shape (n_households,)
+        Staff id of each household's owner; all -1 without a solution.
+    owner_idx : ndarray of int64, shape (n_households,)
+        Staff position of each household's owner; all -1 without a solution.
+    owners : ndarray of int64, shape (n_owners,)
+        Staff positions of the owner role, the rows of ``loads``.
+    loads : ndarray of float64, shape (n_owners, 3)
+        Households, visit minutes and revenue per owner.
+    objective, bound : float
+        Total objective (currency units, see :class:`OwnerWeights`) and the solvers'
+        lower bound, summed over the models.
+    gap : float
+        ``(objective - bound) / max(1, objective)``.
+    n_changes : int
+        Households whose owner differs from ``current_owner``.
+    models : tuple of dict
+        Per model: grids, households, owners, status, objective, bound, times.
+    reasons : tuple of str
+        Why it is infeasible or incomplete: which grids, owners and limits, by how much.
+    stats : dict
+        Wall time and totals.
+    """
+
+    status: str
+    owner: NDArray[np.int64]
+    owner_idx: NDArray[np.int64]
+    owners: NDArray[np.int64]
+    loads: NDArray[np.float64]
+    objective: float
+    bound: float
+    gap: float
+    n_changes: int
+    models: tuple[dict[str, Any], ...]
+    reasons: tuple[str, ...]
+    stats: dict[str, Any]
+
+    LOAD_NAMES = ("households", "minutes", "revenue")
+
+    def is_feasible(self) -> bool:
+        """True when every household has an owner."""
+        return self.status in ("optimal", "feasible")
+
+    @property
+    def table(self) -> Any:
+        """Per-owner loads as a pandas DataFrame (owner position, households, minutes, revenue)."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.loads, columns=list(self.LOAD_NAMES))
+        df.insert(0, "owner_idx", self.owners)
+        return df
+
+    def summary(self) -> str:
+        """One line: status, objective, gap, changes, time."""
+        return (
+            f"{self.status}: {len(self.models)} models, objective {self.objective:.2f}, "
+            f"gap {100 * self.gap:.2f} %, {self.n_changes} changes, "
+            f"{self.stats.get('wall_time', 0.0):.1f} s"
+        )
+
+
+def household_units(households: Households, units: Units, *, by: str = "auto") -> NDArray[np.int64]:
+    """Unit position of each household.
+
+    Parameters
+    ----------
+    households : Households
+    units : Units
+    by : {"auto", "building", "compound", "nearest"}
+        ``building``/``compound`` match the household's id column against ``units.ids``;
+        ``nearest`` takes the unit with the nearest centroid; ``auto`` tries building,
+        then compound (each only when every household matches), then nearest.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_households,)
+
+    Raises
+    ------
+    InputError
+        When ``by`` names a column that does not match every household.
+
+    Examples
+    --------
+    >>> from gridopt.model import Units
+    >>> import numpy as np
+    >>> u = Units.from_edges(ids=[7, 9], x=[0.0, 100.0], y=[0.0, 0.0],
+    ...                      attributes={}, edges=[(0, 1)])
+    >>> hh = _toy_households(x=[90.0, 5.0], building=[-1, -1])
+    >>> household_units(hh, u).tolist()
+    [1, 0]
+    """
+    if by not in ("auto", "building", "compound", "nearest"):
+        raise InputError("by", f"must be auto, building, compound or nearest, got {by!r}")
+    order = np.argsort(units.ids, kind="stable")
+    sorted_ids = units.ids[order]
+    for col in ("building", "compound"):
+        if by not in ("auto", col):
+            continue
+        key = getattr(households, col)
+        pos = np.clip(np.searchsorted(sorted_ids, key), 0, sorted_ids.size - 1)
+        ok = sorted_ids[pos] == key
+        if ok.all():
+            return order[pos].astype(np.int64)
+        if by == col:
+            raise InputError(
+                f"households.{col}",
+                "ids not found among units.ids",
+                first_rows(~ok),
+                int((~ok).sum()),
+            )
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.column_stack([units.x, units.y]))
+    _, idx = tree.query(np.column_stack([households.x, households.y]))
+    return np.asarray(idx, dtype=np.int64)
+
+
+def grid_edges(units: Units, layout: Layout) -> NDArray[np.int64]:
+    """Pairs of adjacent grids ``(g, h)``, ``g < h``, shape (n_pairs, 2), int64.
+
+    Examples
+    --------
+    >>> from gridopt.model import Units, Layout
+    >>> u = Units.from_edges(ids=[0, 1, 2], x=[0.0, 1.0, 2.0], y=[0.0, 0.0, 0.0],
+    ...                      attributes={}, edges=[(0, 1), (1, 2)])
+    >>> grid_edges(u, Layout(labels=[0, 1, 1], n_grids=2)).tolist()
+    [[0, 1]]
+    """
+    if layout.n_units != units.n_units:
+        raise InputError("layout.labels", f"has {layout.n_units} entries for {units.n_units} units")
+    i, j, _ = units.edges()
+    g, h = layout.labels[i].astype(np.int64), layout.labels[j].astype(np.int64)
+    cross = g != h
+    pairs = np.column_stack([np.minimum(g, h)[cross], np.maximum(g, h)[cross]])
+    if pairs.size == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.unique(pairs, axis=0)
+
+
+def _toy_households(x: ArrayLike, building: ArrayLike, vip: ArrayLike | None = None) -> Households:
+    """Tiny Households for examples and tests: only x, building and vip vary."""
+    xs = np.asarray(x, dtype=np.float64)
+    n = xs.shape[0]
+    return Households(
+        ids=np.arange(n),
+        x=xs,
+        y=np.zeros(n),
+        building=building,
+        compound=np.full(n, -1),
+        tv=np.ones(n, bool),
+        broadband=np.zeros(n, bool),
+        mobile=np.zeros(n, bool),
+        arpu=np.full(n, 30.0),
+        contract_end=np.zeros(n, np.int32),
+        churn_risk=np.zeros(n),
+        segment=np.zeros(n, np.int8),
+        vip=np.zeros(n, bool) if vip is None else vip,
+    )
+
+
+def _clusters(n_grids: int, edges: NDArray[np.int64], size: int) -> NDArray[np.int64]:
+    """Cluster label per grid: breadth-first groups of up to ``size`` adjacent grids."""
+    nbr: list[list[int]] = [[] for _ in range(n_grids)]
+    for g, h in edges.tolist():
+        nbr[g].append(h)
+        nbr[h].append(g)
+    label = np.full(n_grids, -1, dtype=np.int64)
+    n_cl = 0
+    for start in range(n_grids):
+        if label[start] >= 0:
+            continue
+        queue, taken = [start], 0
+        label[start] = n_cl
+        while queue and taken < size:
+            g = queue.pop(0)
+            taken += 1
+            for h in sorted(nbr[g]):
+                if label[h] < 0 and taken + len(queue) < size:
+                    label[h] = n_cl
+                    queue.append(h)
+        n_cl += 1
+    return label
+
+
+def assign_owners(
+    households: Households,
+    staff: Staff,
+    *,
+    household_grid: ArrayLike | None = None,
+    units: Units | None = None,
+    layout: Layout | None = None,
+    limits: OwnerLimits | None = None,
+    weights: OwnerWeights | None = None,
+    visit_minutes: ArrayLike | float | None = None,
+    current_owner: ArrayLike | None = None,
+    max_changes: int | None = None,
+    allow_adjacent: bool = False,
+    adjacent_grids: ArrayLike | None = None,
+    cluster_size: int = 6,
+    owner_role: str = "account_manager",
+    time_limit: float = 60.0,
+    seed: int = 0,
+    num_workers: int = 1,
+    n_parallel: int = 1,
+    deterministic: bool = True,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> Assignment:
+    """Give every household exactly one owner with CP-SAT, decomposed by grid.
+
+    Owners are the staff of ``owner_role`` with a grid (``Staff.grid``). A household may
+    go to an owner of its own grid, or of an adjacent grid when ``allow_adjacent``;
+    VIP households only to owners with the senior skill. Each grid (or cluster of up to
+    ``cluster_size`` adjacent grids when ``allow_adjacent``) is an independent model;
+    models run in grid order, ``n_parallel`` at a time, each with its own seed from one
+    :class:`numpy.random.SeedSequence`, so results do not depend on ``n_parallel``.
+
+    Parameters
+    ----------
+    households : Households
+    staff : Staff
+    household_grid : array_like of int, shape (n_households,), optional
+        Grid of each household. Otherwise ``units`` and ``layout`` give it (households
+        are matched to units by :func:`household_units`).
+    units : Units, optional
+    layout : Layout, optional
+    limits : OwnerLimits, optional
+        Default: at most ``Staff.capacity`` households per owner.
+    weights : OwnerWeights, optional
+        Objective weights (travel, changes, imbalance).
+    visit_minutes : float or array_like of float, shape (n_households,), optional
+        Visit minutes per household (per planning period) for the minute limits;
+        default 0.
+    current_owner : array_like of int, shape (n_households,), optional
+        Staff id of each household's current owner, -1 for none.
+    max_changes : int, optional
+        Cap on households that change owner. Models are first solved without it; if
+        they change more, each model gets the changes its limits force plus a share of
+        the rest in proportion to the changes it wanted, and models over their share
+        are solved again with that share as a hard cap.
+    allow_adjacent : bool
+        Allow owners of adjacent grids (needs ``units`` + ``layout`` or
+        ``adjacent_grids``).
+    adjacent_grids : array_like of int, shape (n_pairs, 2), optional
+        Adjacent grid pairs (default :func:`grid_edges`).
+    cluster_size : int
+        Grids per model when ``allow_adjacent``.
+    owner_role : str
+        Role of the owners (one of :data:`gridopt.model.ROLES`).
+    time_limit : float
+        Total seconds (CP-SAT work units when ``deterministic``), shared among the
+        models in proportion to their size.
+    seed : int
+        Root seed.
+    num_workers : int
+        CP-SAT workers per model.
+    n_parallel : int
+        Models solved at once (threads; CP-SAT releases the GIL while it solves).
+    deterministic : bool
+        Bit-identical results for the same input and seed (see the module doc).
+    progress : callable, optional
+        Called with ``{"stage", "done", "total", "grids", "status"}`` after each model
+        (stage ``"assign"``, then ``"change cap"`` for models solved again).
+
+    Returns
+    -------
+    Assignment
+
+    Raises
+    ------
+    InputError
+        On inconsistent lengths, unknown grids or owners, bad limits or weights.
+
+    Examples
+    --------
+    >>> from gridopt.model import Staff
+    >>> hh = _toy_households(x=[0.0, 10.0, 1000.0, 1010.0], building=[-1] * 4)
+    >>> st = Staff(ids=[100, 101], role=[2, 2], x=[0.0, 1000.0], y=[0.0, 0.0],
+    ...            shift_start=[480, 480], shift_end=[960, 960], skills=[0, 0],
+    ...            capacity=[2, 2], grid=[0, 0])
+    >>> res = assign_owners(hh, st, household_grid=[0, 0, 0, 0], time_limit=5)
+    >>> res.status, res.owner.tolist()
+    ('optimal', [100, 100, 101, 101])
+    """
+    t0 = time.perf_counter()
+    n_h = households.n_households
+    if owner_role not in ROLES:
+        raise InputError("owner_role", f"must be one of {', '.join(ROLES)}, got {owner_role!r}")
+    weights = weights or OwnerWeights()
+    limits = limits or OwnerLimits()
+    # ---- grid of each household
+    if household_grid is not None:
+        hg = np.asarray(household_grid)
+        if hg.shape != (n_h,):
+            raise InputError("household_grid", f"must have {n_h} entries, got shape {hg.shape}")
+        if not np.issubdtype(hg.dtype, np.integer):
+            raise InputError("household_grid", f"must be integers, got {hg.dtype}")
+        hg = hg.astype(np.int64)
+    elif units is not None and layout is not None:
+        if layout.n_units != units.n_units:
+            raise InputError(
+                "layout.labels", f"has {layout.n_units} entries for {units.n_units} units"
+            )
+        hg = layout.labels[household_units(households, units)].astype(np.int64)
+    else:
+        raise InputError("household_grid", "give household_grid, or units and layout")
+    if (hg < 0).any():
+        raise InputError("household_grid", "must be >= 0", first_rows(hg < 0), int((hg < 0).sum()))
+    n_grids = int(hg.max()) + 1 if layout is None else max(layout.n_grids, int(hg.max()) + 1)
+    # ---- owners
+    owners = staff.of_role(owner_role).astype(np.int64)
+    if owners.size == 0:
+        raise InputError("staff.role", f"no staff with role {owner_role!r}")
+    o_grid = staff.grid[owners].astype(np.int64)
+    if (o_grid < 0).any():
+        bad = owners[o_grid < 0]
+        raise InputError(
+            "staff.grid", f"every {owner_role} needs a grid (-1 found)", first_rows(bad), bad.size
+        )
+    lo_f, hi_f = limits.resolve(staff.capacity[owners])
+    n_o = owners.size
+    lo = np.ceil(lo_f - 1e-9).astype(np.int64)
+    hi = np.where(np.isfinite(hi_f), np.floor(np.minimum(hi_f, 2**40) + 1e-9), _BIG).astype(
+        np.int64
+    )
+    senior = (staff.skills[owners] & SKILL_SENIOR) != 0
+    # ---- household workloads
+    if visit_minutes is None:
+        minutes = np.zeros(n_h)
+    else:
+        minutes = np.asarray(visit_minutes, dtype=np.float64)
+        if minutes.ndim == 0:
+            minutes = np.full(n_h, float(minutes))
+        if minutes.shape != (n_h,):
+            raise InputError("visit_minutes", f"must have {n_h} entries, got shape {minutes.shape}")
+        bad = ~np.isfinite(minutes) | (minutes < 0)
+        if bad.any():
+            raise InputError(
+                "visit_minutes", "must be finite and >= 0", first_rows(bad), int(bad.sum())
+            )
+    res_h = np.column_stack([np.ones(n_h), np.rint(minutes), np.rint(households.arpu)]).astype(
+        np.int64
+    )
+    # ---- current owners
+    id_to_pos = {int(s): k for k, s in enumerate(staff.ids[owners].tolist())}
+    cur = np.full(n_h, -1, dtype=np.int64)  # owner position (0..n_o-1) or -1
+    had_owner = np.zeros(n_h, dtype=bool)
+    if current_owner is not None:
+        co = np.asarray(current_owner)
+        if co.shape != (n_h,) or not np.issubdtype(co.dtype, np.integer):
+            raise InputError("current_owner", f"must be {n_h} integer staff ids (-1 for none)")
+        had_owner = co >= 0
+        known = np.array([id_to_pos.get(int(v), -2) for v in co.tolist()], dtype=np.int64)
+        unknown = had_owner & (known == -2)
+        staff_ids = set(staff.ids.tolist())
+        really_unknown = unknown & ~np.isin(co, list(staff_ids))
+        if really_unknown.any():
+            raise InputError(
+                "current_owner",
+                "unknown staff ids",
+                first_rows(really_unknown),
+                int(really_unknown.sum()),
+            )
+        cur = np.where(known >= 0, known, -1)
+    if max_changes is not None and int(max_changes) < 0:
+        raise InputError("max_changes", f"must be >= 0, got {max_changes}")
+    if cluster_size < 1:
+        raise InputError("cluster_size", f"must be >= 1, got {cluster_size}")
+    # ---- grid adjacency and models
+    if allow_adjacent:
+        if adjacent_grids is not None:
+            ge = np.asarray(adjacent_grids, dtype=np.int64).reshape(-1, 2)
+            if ge.size and (ge.min() < 0 or ge.max() >= n_grids):
+                raise InputError("adjacent_grids", f"refer to grids outside 0..{n_grids - 1}")
+        elif units is not None and layout is not None:
+            ge = grid_edges(units, layout)
+        else:
+            raise InputError("allow_adjacent", "needs units and layout, or adjacent_grids")
+        cluster = _clusters(n_grids, ge, cluster_size)
+    else:
+        ge = np.zeros((0, 2), dtype=np.int64)
+        cluster = np.arange(n_grids, dtype=np.int64)
+    adj = set(map(tuple, ge.tolist())) if allow_adjacent else set()
+    h_cl = cluster[hg]
+    o_cl = cluster[o_grid]
+    n_models = int(cluster.max()) + 1
+    h_order = np.argsort(h_cl, kind="stable")
+    h_starts = np.searchsorted(h_cl[h_order], np.arange(n_models + 1))
+    o_order = np.argsort(o_cl, kind="stable")
+    o_starts = np.searchsorted(o_cl[o_order], np.arange(n_models + 1))
+    scale = COST_SCALE
+    reasons: list[str] = []
+    specs: list[dict[str, Any]] = []
+    for m in range(n_models):
+        hs = h_order[h_starts[m] : h_starts[m + 1]]
+        os_ = o_order[o_starts[m] : o_starts[m + 1]]
+        grids = (
+            np.unique(np.concatenate([hg[hs], o_grid[os_]]))
+            if hs.size + os_.size
+            else np.zeros(0, np.int64)
+        )
+        if hs.size == 0:
+            continue
+        specs.append(
+            _model_spec(
+                m,
+                hs,
+                os_,
+                grids,
+                hg,
+                o_grid,
+                senior,
+                households,
+                staff,
+                owners,
+                res_h,
+                lo,
+                hi,
+                cur,
+                had_owner,
+                adj,
+                weights,
+                scale,
+                reasons,
+            )
+        )
+    if max_changes is not None and not reasons:
+        forced_total = sum(s["forced"] for s in specs)
+        if forced_total > int(max_changes):
+            worst = sorted(range(len(specs)), key=lambda k: -specs[k]["forced"])[:3]
+            reasons.append(
+                f"max_changes={int(max_changes)} but the limits force at least {forced_total} "
+                f"changes (most in grids {', '.join(str(specs[k]['grids'][:3].tolist()) for k in worst)})"
+            )
+    n_models = len(specs)
+    empty = np.full(n_h, -1, dtype=np.int64)
+    loads0 = np.zeros((n_o, 3))
+    if reasons:
+        log.info("assign_owners: infeasible before solving: %s", "; ".join(reasons[:3]))
+        return Assignment(
+            "infeasible",
+            empty,
+            empty,
+            owners,
+            loads0,
+            math.inf,
+            math.inf,
+            math.inf,
+            0,
+            tuple(),
+            tuple(reasons),
+            {"wall_time": time.perf_counter() - t0},
+        )
+    seeds = np.random.SeedSequence(seed).generate_state(max(1, n_models), dtype=np.uint32)
+    total_pairs = sum(s["model"].n_pairs for s in specs) or 1
+
+    def work(k: int) -> _Solved:
+        s = specs[k]
+        mdl: _Model = s["model"]
+        if s.get("budget") is not None:
+            mdl.keep_min = max(0, s["n_had"] - int(s["budget"]))
+        share = time_limit * mdl.n_pairs / total_pairs * max(1, min(n_parallel, n_models))
+        return _solve_model(
+            mdl,
+            time_limit=max(0.05, share),
+            seed=int(seeds[k]),
+            num_workers=num_workers,
+            deterministic=deterministic,
+            core_size=2,
+            hint=s["hint"],
+        )
+
+    results: list[_Solved] = [_Solved("time_limit", None, math.inf, 0.0)] * n_models
+
+    def run(todo: list[int], stage: str) -> None:
+        done = 0
+        if n_parallel > 1 and len(todo) > 1:
+            with ThreadPoolExecutor(max_workers=n_parallel) as pool:
+                for k, got in zip(todo, pool.map(work, todo), strict=True):
+                    results[k] = got
+                    done += 1
+                    _report(progress, stage, done, len(todo), specs[k], got)
+        else:
+            for k in todo:
+                results[k] = got = work(k)
+                done += 1
+                _report(progress, stage, done, len(todo), specs[k], got)
+
+    run(list(range(n_models)), "assign")
+    if max_changes is not None:
+        # share the cap out in proportion to the changes each model wanted, never below
+        # the changes its limits force, and solve again the models over their share
+        wanted = np.array(
+            [_n_changes(s, r) for s, r in zip(specs, results, strict=True)], dtype=np.int64
+        )
+        if wanted.sum() > int(max_changes):
+            forced = np.array([s["forced"] for s in specs], dtype=np.int64)
+            want = np.maximum(wanted - forced, 0)
+            rest = int(max_changes) - int(forced.sum())
+            share = rest * want / max(1, want.sum())
+            extra = np.floor(share).astype(np.int64)
+            left = rest - int(extra.sum())
+            if left > 0:
+                extra[np.argsort(-(share - extra), kind="stable")[:left]] += 1
+            budget = forced + extra
+            again = [k for k in range(n_models) if wanted[k] > budget[k]]
+            for k in again:
+                specs[k]["budget"] = int(budget[k])
+            run(again, "change cap")
+    owner_pos = np.full(n_h, -1, dtype=np.int64)
+    infos: list[dict[str, Any]] = []
+    obj = bound = 0.0
+    statuses = set()
+    for s, got in zip(specs, results, strict=True):
+        mdl = s["model"]
+        info = {
+            "grids": s["grids"].tolist(),
+            "n_households": mdl.n_jobs,
+            "n_owners": int(s["owners"].size),
+            "status": got.status,
+            **{
+                k: got.stats.get(k) for k in ("lp_bound", "core_pairs", "exact_pairs", "total_time")
+            },
+        }
+        statuses.add(got.status)
+        if got.choice is None:
+            if got.status == "infeasible":
+                conflicts = _explain(mdl, seed)
+                reasons.append(_describe_conflicts(s, conflicts, staff, owners))
+            else:
+                reasons.append(
+                    f"grids {s['grids'].tolist()[:5]}: no solution within the time limit"
+                )
+            info.update(objective=math.inf, bound=got.bound / scale)
+        else:
+            owner_pos[s["households"]] = s["owners"][mdl.agent[got.choice]]
+            info.update(objective=got.objective / scale, bound=got.bound / scale)
+            obj += got.objective / scale
+            bound += max(got.bound, 0) / scale
+        infos.append(info)
+    wall = time.perf_counter() - t0
+    if reasons:
+        status = "infeasible" if "infeasible" in statuses else "time_limit"
+        return Assignment(
+            status,
+            empty,
+            empty,
+            owners,
+            loads0,
+            math.inf,
+            math.inf,
+            math.inf,
+            0,
+            tuple(infos),
+            tuple(reasons),
+            {"wall_time": wall},
+        )
+    loads = np.zeros((n_o, 3))
+    np.add.at(loads, owner_pos, np.column_stack([np.ones(n_h), minutes, households.arpu]))
+    status = "optimal" if statuses == {"optimal"} else "feasible"
+    n_changes = int((had_owner & (owner_pos != cur)).sum())
+    gap = 0.0 if status == "optimal" else max(0.0, obj - bound) / max(1.0, abs(obj))
+    log.info("assign_owners: %s, %d models, gap %.3f %%, %.1f s", status, n_models, 100 * gap, wall)
+    return Assignment(
+        status,
+        staff.ids[owners][owner_pos],
+        owners[owner_pos],
+        owners,
+        loads,
+        obj,
+        min(bound, obj),
+        gap,
+        n_changes,
+        tuple(infos),
+        (),
+        {"wall_time": wall, "n_models": n_models},
+    )
+
+
+def _report(
+    progress: Callable[[dict[str, Any]], None] | None,
+    stage: str,
+    done: int,
+    n: int,
+    spec: dict[str, Any],
+    got: _Solved,
+) -> None:
+    if progress is not None:
+        progress(
+            {
+                "stage": stage,
+                "done": done,
+                "total": n,
+                "grids": spec["grids"].tolist(),
+                "status": got.status,
+            }
+        )
+
+
+def _n_changes(spec: dict[str, Any], got: _Solved) -> int:
+    """Households of one model that would change owner."""
+    if got.choice is None:
+        return 0
+    mdl: _Model = spec["model"]
+    assert mdl.keep is not None
+    return spec["n_had"] - int(mdl.keep[got.choice].sum())
+
+
+def _model_spec(
+    m: int,
+    hs: NDArray[np.int64],
+    os_: NDArray[np.int64],
+    grids: NDArray[np.int64],
+    hg: NDArray[np.int64],
+    o_grid: NDArray[np.int64],
+    senior: NDArray[np.bool_],
+    households: Households,
+    staff: Staff,
+    owners: NDArray[np.int64],
+    res_h: NDArray[np.int64],
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    cur: NDArray[np.int64],
+    had_owner: NDArray[np.bool_],
+    adj: set[tuple[int, int]],
+    weights: OwnerWeights,
+    scale: int,
+    reasons: list[str],
+) -> dict[str, Any]:
+    """Eligible pairs, costs, pre-checks of one model (households ``hs``, owners ``os_``)."""
+    n_h, n_o = hs.size, os_.size
+    where = f"grid {int(grids[0])}" if grids.size == 1 else f"grids {grids[:6].tolist()}"
+    spec: dict[str, Any] = {
+        "grids": grids,
+        "households": hs,
+        "owners": os_,
+        "hint": None,
+        "forced": 0,
+        "n_had": int(had_owner[hs].sum()),
+        "budget": None,
+    }
+    if n_o == 0:
+        reasons.append(f"{where}: {n_h} households but no owner")
+        spec["model"] = None
+        return spec
+    hgl, ogl = hg[hs], o_grid[os_]
+    same = hgl[:, None] == ogl[None, :]
+    if adj:
+        near = np.array(
+            [[(min(a, b), max(a, b)) in adj for b in ogl.tolist()] for a in np.unique(hgl).tolist()]
+        )
+        rowmap = np.searchsorted(np.unique(hgl), hgl)
+        same = same | near[rowmap]
+    vip = households.vip[hs]
+    elig = same & (~vip[:, None] | senior[os_][None, :])
+    orphan = ~elig.any(axis=1)
+    if orphan.any():
+        n_vip = int((orphan & vip).sum())
+        reasons.append(
+            f"{where}: {int(orphan.sum())} households have no eligible owner"
+            + (f" ({n_vip} VIP need a senior account manager)" if n_vip else "")
+            + f" (households {', '.join(map(str, hs[orphan][:5].tolist()))})"
+        )
+    lo_m, hi_m = lo[os_], hi[os_]
+    tot = res_h[hs].sum(axis=0)
+    for r, word in enumerate(("households", "visit minutes", "revenue")):
+        cap = hi_m[:, r].sum()
+        if tot[r] > cap:
+            full = os_[np.argsort(hi_m[:, r])][:5]
+            reasons.append(
+                f"{where}: {word} {int(tot[r])} exceed the owners' maximum {int(cap)} by {int(tot[r] - cap)} "
+                f"(owners {', '.join(str(int(staff.ids[owners[k]])) for k in full)})"
+            )
+        need = lo_m[:, r].sum()
+        if need > tot[r]:
+            reasons.append(
+                f"{where}: owners' minimum {word} {int(need)} exceed the {int(tot[r])} available by {int(need - tot[r])}"
+            )
+    if vip.any() and not orphan.any():
+        cap_sen = hi_m[senior[os_], 0].sum()
+        if vip.sum() > cap_sen:
+            reasons.append(
+                f"{where}: {int(vip.sum())} VIP households but senior owners can take {int(cap_sen)} "
+                f"(short by {int(vip.sum() - cap_sen)})"
+            )
+    hh_i, ow_i = np.nonzero(elig)
+    d_km = (
+        np.hypot(
+            households.x[hs[hh_i]] - staff.x[owners[os_[ow_i]]],
+            households.y[hs[hh_i]] - staff.y[owners[os_[ow_i]]],
+        )
+        / 1000.0
+    )
+    cost = np.rint(weights.travel_per_km * d_km * scale).astype(np.int64)
+    cur_local = np.full(n_h, -1, dtype=np.int64)
+    pos_of = {int(o): k for k, o in enumerate(os_.tolist())}
+    for k in np.flatnonzero(cur[hs] >= 0).tolist():
+        cur_local[k] = pos_of.get(int(cur[hs[k]]), -1)
+    keep = cur_local[hh_i] == ow_i
+    change = had_owner[hs][hh_i] & ~keep
+    cost += np.rint(weights.change * scale * change).astype(np.int64)
+    # changes forced by the limits: current owner not eligible here, or over its maximum
+    keepable = np.zeros(n_h, dtype=bool)
+    keepable[hh_i[keep]] = True
+    over = np.bincount(cur_local[keepable], minlength=n_o) - hi_m[:, 0]
+    spec["forced"] = int((had_owner[hs] & ~keepable).sum() + np.maximum(over, 0).sum())
+    spec["model"] = _Model(
+        n_jobs=n_h,
+        n_agents=n_o,
+        job=hh_i.astype(np.int64),
+        agent=ow_i.astype(np.int64),
+        cost=cost,
+        res=res_h[hs][hh_i],
+        lo=lo_m,
+        hi=hi_m,
+        imbalance_weight=int(round(weights.imbalance * scale)),
+        imbalance_res=0,
+        keep=keep,
+        keep_min=0,
+        res_names=("households", "minutes", "revenue"),
+    )
+    return spec
+
+
+def _describe_conflicts(
+    spec: dict[str, Any],
+    conflicts: tuple[tuple[int, int, str], ...],
+    staff: Staff,
+    owners: NDArray[np.int64],
+) -> str:
+    grids = spec["grids"].tolist()
+    if not conflicts:
+        return f"grids {grids[:6]}: no assignment meets every limit (and the change budget)"
+    words = ("households", "minutes", "revenue")
+    parts = [
+        f"owner {int(staff.ids[owners[spec['owners'][a]]])} {kind} {words[r]}"
+        for a, r, kind in conflicts[:8]
+    ]
+    return f"grids {grids[:6]}: these limits cannot all hold: {', '.join(parts)}"

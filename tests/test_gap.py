@@ -1,0 +1,371 @@
+"""Tests of gridopt.assign.gap: the generic GAP and household ownership."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from gridopt.assign.gap import (
+    OwnerLimits,
+    OwnerWeights,
+    assign_owners,
+    grid_edges,
+    household_units,
+    solve_gap,
+)
+from gridopt.errors import InputError
+from gridopt.model import SKILL_SENIOR, Households, Layout, Staff, Units
+
+# ------------------------------------------------------------------------ solve_gap
+
+
+def _brute_force(c, w, cap):
+    m, n = c.shape
+    best = np.inf
+    for agents in itertools.product(range(m), repeat=n):
+        a = np.array(agents)
+        load = np.bincount(a, weights=w[a, np.arange(n)], minlength=m)
+        if (load <= cap).all():
+            best = min(best, c[a, np.arange(n)].sum())
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_solve_gap_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    c = rng.integers(1, 30, (3, 6)).astype(float)
+    w = rng.integers(1, 10, (3, 6)).astype(float)
+    cap = np.full(3, w.sum() / 4)
+    expected = _brute_force(c, w, cap)
+    res = solve_gap(c, w, cap, time_limit=5, seed=seed, num_workers=1, deterministic=True)
+    if np.isinf(expected):
+        assert res.status == "infeasible"
+        return
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(expected)
+    assert res.bound == pytest.approx(expected) and res.gap == 0.0
+    n = c.shape[1]
+    assert res.objective == pytest.approx(c[res.agent, np.arange(n)].sum())
+    assert (res.loads <= cap + 1e-9).all()
+
+
+def test_solve_gap_fractional_costs_and_eligibility():
+    c = np.array([[0.25, 0.5], [0.3, 0.1]])
+    w = np.ones((2, 2))
+    res = solve_gap(c, w, [2, 2], eligible=[[True, True], [False, True]], time_limit=2)
+    assert res.agent.tolist() == [0, 1]
+    assert res.objective == pytest.approx(0.35)
+
+
+def test_solve_gap_inf_cost_is_ineligible():
+    c = np.array([[np.inf, 1.0], [5.0, 1.0]])
+    res = solve_gap(c, np.ones((2, 2)), [1, 1], time_limit=2)
+    assert res.agent.tolist() == [1, 0] and res.objective == 6.0
+
+
+def test_solve_gap_over_capacity_is_infeasible_with_figures():
+    res = solve_gap(np.ones((2, 3)), np.full((2, 3), 4.0), [5, 5], time_limit=2)
+    assert res.status == "infeasible" and not res.is_feasible()
+    assert (res.agent == -1).all()
+    assert "exceeds total capacity 10 by 2" in res.reasons[0]
+
+
+def test_solve_gap_job_fitting_nowhere():
+    res = solve_gap(np.ones((2, 2)), [[1, 9], [1, 9]], [5, 5], time_limit=2)
+    assert res.status == "infeasible" and "jobs 1" in res.reasons[0]
+
+
+def test_solve_gap_infeasible_by_packing_names_agents():
+    # total fits (12 <= 12) but three jobs of 4 cannot go into capacities 6 + 6
+    res = solve_gap(np.ones((2, 3)), np.full((2, 3), 4.0), [6, 6], time_limit=2)
+    assert res.status == "infeasible"
+    assert "capacities cannot hold every job" in res.reasons[0]
+
+
+def test_solve_gap_deterministic():
+    rng = np.random.default_rng(5)
+    c, w = rng.integers(1, 50, (4, 30)), rng.integers(1, 20, (4, 30))
+    cap = w.sum(axis=1) * 0.3
+    a = solve_gap(c, w, cap, time_limit=1, seed=3, num_workers=2, deterministic=True)
+    b = solve_gap(c, w, cap, time_limit=1, seed=3, num_workers=2, deterministic=True)
+    assert a.status in ("optimal", "feasible")
+    assert np.array_equal(a.agent, b.agent) and a.objective == b.objective
+
+
+def test_solve_gap_bad_input():
+    with pytest.raises(InputError, match="costs"):
+        solve_gap([1, 2], [1, 2], [1])
+    with pytest.raises(InputError, match="weights"):
+        solve_gap([[1, 2]], [[1, 2, 3]], [1])
+    with pytest.raises(InputError, match="weights: must be finite and >= 0"):
+        solve_gap([[1, 2]], [[1, -2]], [3])
+    with pytest.raises(InputError, match="capacities"):
+        solve_gap([[1, 2]], [[1, 2]], [1, 2])
+    with pytest.raises(InputError, match="capacities: must be finite"):
+        solve_gap([[1, 2]], [[1, 2]], [-1])
+    with pytest.raises(InputError, match="costs: must not be NaN"):
+        solve_gap([[np.nan, 2]], [[1, 2]], [3])
+    with pytest.raises(InputError, match=r"eligible: jobs without an eligible agent \(row 1\)"):
+        solve_gap([[1, 2], [1, 2]], np.ones((2, 2)), [3, 3], eligible=[[1, 0], [1, 0]])
+
+
+def _read_gap(path):
+    v = np.array(path.read_text().split(), dtype=np.int64)
+    m, n = int(v[0]), int(v[1])
+    c = v[2 : 2 + m * n].reshape(m, n)
+    w = v[2 + m * n : 2 + 2 * m * n].reshape(m, n)
+    return c, w, v[2 + 2 * m * n : 2 + 2 * m * n + m]
+
+
+def test_solve_gap_orlibrary_gap1_0(shared):
+    c, w, cap = _read_gap(shared("benchmarks", "gap", "cattrysse1994", "gap1-0"))
+    res = solve_gap(c, w, cap, time_limit=10, seed=0, num_workers=2)
+    assert res.status == "optimal" and res.objective == 261  # values.csv, minimisation
+
+
+# -------------------------------------------------------------------- assign_owners
+
+
+def _households(x, y=None, vip=None, arpu=None, building=None):
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    return Households(
+        ids=np.arange(1000, 1000 + n),
+        x=x,
+        y=np.zeros(n) if y is None else y,
+        building=np.full(n, -1) if building is None else building,
+        compound=np.full(n, -1),
+        tv=np.ones(n, bool),
+        broadband=np.zeros(n, bool),
+        mobile=np.zeros(n, bool),
+        arpu=np.full(n, 20.0) if arpu is None else arpu,
+        contract_end=np.zeros(n, np.int32),
+        churn_risk=np.zeros(n),
+        segment=np.zeros(n, np.int8),
+        vip=np.zeros(n, bool) if vip is None else np.asarray(vip, bool),
+    )
+
+
+def _owners(x, grid, capacity, skills=None, role=None):
+    n = len(x)
+    return Staff(
+        ids=np.arange(1, n + 1),
+        role=np.full(n, 2) if role is None else role,
+        x=np.asarray(x, float),
+        y=np.zeros(n),
+        shift_start=np.full(n, 480.0),
+        shift_end=np.full(n, 960.0),
+        skills=np.zeros(n, np.int64) if skills is None else skills,
+        capacity=np.asarray(capacity, float),
+        grid=grid,
+    )
+
+
+@pytest.fixture
+def two_grids():
+    """Grid 0: households at 0..3 km, owners at 0 and 3 km; grid 1: households at 10, 11 km."""
+    hh = _households(x=[0, 1000, 2000, 3000, 10000, 11000])
+    staff = _owners(x=[0, 3000, 10500], grid=[0, 0, 1], capacity=[2, 2, 5])
+    return hh, staff, np.array([0, 0, 0, 0, 1, 1])
+
+
+def test_assign_owners_nearest_within_limits(two_grids):
+    hh, staff, hg = two_grids
+    res = assign_owners(hh, staff, household_grid=hg, time_limit=5)
+    assert res.status == "optimal" and res.is_feasible()
+    assert res.owner.tolist() == [1, 1, 2, 2, 3, 3]
+    assert res.owner_idx.tolist() == [0, 0, 1, 1, 2, 2]
+    assert res.loads[:, 0].tolist() == [2, 2, 2]
+    assert res.loads[:, 2].tolist() == [40.0, 40.0, 40.0]  # revenue = arpu sums
+    # travel 0+1+1+0 km + 0.5+0.5 km at 1 per km; imbalance 0
+    assert res.objective == pytest.approx(3.0)
+    assert res.gap == 0.0 and len(res.models) == 2
+    assert res.table["households"].tolist() == [2, 2, 2]
+
+
+def test_assign_owners_capacity_forces_far_owner(two_grids):
+    hh, staff, hg = two_grids
+    res = assign_owners(
+        hh, staff, household_grid=hg, limits=OwnerLimits(max_households=[1, 3, 5]), time_limit=5
+    )
+    assert res.owner.tolist()[:4] == [1, 2, 2, 2]
+
+
+def test_assign_owners_min_load(two_grids):
+    hh, staff, hg = two_grids
+    res = assign_owners(
+        hh,
+        staff,
+        household_grid=hg,
+        limits=OwnerLimits(min_households=[3, 0, 0], max_households=[4, 4, 5]),
+        weights=OwnerWeights(imbalance=0.0),
+        time_limit=5,
+    )
+    assert res.owner.tolist()[:4] == [1, 1, 1, 2]
+
+
+def test_assign_owners_vip_to_senior(two_grids):
+    hh, staff, hg = two_grids
+    hh = hh.replace(vip=np.array([1, 0, 0, 0, 0, 0], bool))
+    staff = staff.replace(skills=np.array([0, SKILL_SENIOR, 0]))
+    res = assign_owners(hh, staff, household_grid=hg, time_limit=5)
+    assert res.owner[0] == 2  # the senior owner 3 km away, not the one next door
+
+
+def test_assign_owners_continuity_and_cap(two_grids):
+    hh, staff, hg = two_grids
+    current = np.array([2, 2, 1, 1, 3, 3])  # crossed over: 4 km of extra travel
+    kept = assign_owners(hh, staff, household_grid=hg, current_owner=current, time_limit=5)
+    assert kept.owner.tolist() == current.tolist() and kept.n_changes == 0
+    cheap = OwnerWeights(change=0.1)
+    moved = assign_owners(
+        hh, staff, household_grid=hg, current_owner=current, weights=cheap, time_limit=5
+    )
+    assert moved.owner.tolist() == [1, 1, 2, 2, 3, 3] and moved.n_changes == 4
+    capped = assign_owners(
+        hh,
+        staff,
+        household_grid=hg,
+        current_owner=current,
+        weights=cheap,
+        max_changes=2,
+        time_limit=5,
+    )
+    assert capped.n_changes == 2
+
+
+def test_assign_owners_forced_changes_exceed_cap(two_grids):
+    hh, staff, hg = two_grids
+    current = np.array([1, 1, 1, 1, 3, 3])  # owner 1 has 4 but may hold 2
+    res = assign_owners(
+        hh, staff, household_grid=hg, current_owner=current, max_changes=1, time_limit=5
+    )
+    assert res.status == "infeasible" and "force at least 2 changes" in res.reasons[0]
+
+
+def test_assign_owners_over_capacity_reports_where(two_grids):
+    hh, staff, hg = two_grids
+    res = assign_owners(
+        hh, staff, household_grid=hg, limits=OwnerLimits(max_households=[1, 1, 5]), time_limit=5
+    )
+    assert res.status == "infeasible" and (res.owner == -1).all()
+    assert "grid 0: households 4 exceed the owners' maximum 2 by 2" in res.reasons[0]
+
+
+def test_assign_owners_vip_without_senior(two_grids):
+    hh, staff, hg = two_grids
+    hh = hh.replace(vip=np.array([0, 0, 0, 0, 1, 0], bool))
+    res = assign_owners(hh, staff, household_grid=hg, time_limit=5)
+    assert res.status == "infeasible"
+    assert "grid 1: 1 households have no eligible owner (1 VIP" in res.reasons[0]
+
+
+def test_assign_owners_only_eligible_owners_full(two_grids):
+    hh, staff, hg = two_grids
+    hh = hh.replace(vip=np.array([1, 1, 0, 0, 0, 0], bool))
+    staff = staff.replace(skills=np.array([SKILL_SENIOR, 0, 0]))
+    res = assign_owners(
+        hh, staff, household_grid=hg, limits=OwnerLimits(max_households=[1, 3, 5]), time_limit=5
+    )
+    assert (
+        res.status == "infeasible"
+        and "2 VIP households but senior owners can take 1" in res.reasons[0]
+    )
+
+
+def test_assign_owners_revenue_conflict_is_explained(two_grids):
+    hh, staff, hg = two_grids
+    # every household brings 20; owner 1 must earn >= 50 (3 households) and owner 2 >= 30 (2)
+    lim = OwnerLimits(min_revenue=[50, 30, 0], max_households=[4, 4, 5])
+    res = assign_owners(hh, staff, household_grid=hg, limits=lim, time_limit=5)
+    assert res.status == "infeasible"
+    assert "owner 1 min revenue" in res.reasons[0] and "owner 2 min revenue" in res.reasons[0]
+
+
+def test_assign_owners_adjacent_grids(two_grids):
+    hh, staff, hg = two_grids
+    lim = OwnerLimits(max_households=[1, 1, 5])
+    res = assign_owners(
+        hh,
+        staff,
+        household_grid=hg,
+        limits=lim,
+        allow_adjacent=True,
+        adjacent_grids=[[0, 1]],
+        time_limit=5,
+    )
+    assert res.is_feasible()
+    assert (res.owner[:4] == 3).sum() == 2  # the overflow goes to grid 1's owner
+
+
+def test_assign_owners_from_units_and_layout(two_grids):
+    hh, staff, hg = two_grids
+    hh = hh.replace(building=np.array([10, 10, 11, 11, 12, 12]))
+    units = Units.from_edges(
+        ids=[10, 11, 12],
+        x=[500.0, 2500.0, 10500.0],
+        y=[0.0] * 3,
+        attributes={},
+        edges=[(0, 1), (1, 2)],
+    )
+    layout = Layout(labels=[0, 0, 1], n_grids=2)
+    assert household_units(hh, units).tolist() == [0, 0, 1, 1, 2, 2]
+    assert grid_edges(units, layout).tolist() == [[0, 1]]
+    a = assign_owners(hh, staff, units=units, layout=layout, time_limit=5)
+    b = assign_owners(hh, staff, household_grid=hg, time_limit=5)
+    assert np.array_equal(a.owner, b.owner)
+
+
+def test_household_units_nearest_and_bad_column():
+    units = Units.from_edges(ids=[5, 6], x=[0.0, 100.0], y=[0.0, 0.0], attributes={}, edges=[])
+    hh = _households(x=[80.0, 10.0], building=[5, 7])
+    assert household_units(hh, units).tolist() == [1, 0]
+    with pytest.raises(
+        InputError, match=r"households.building: ids not found among units.ids \(row 1\)"
+    ):
+        household_units(hh, units, by="building")
+
+
+def test_assign_owners_progress_parallel_and_determinism(two_grids):
+    hh, staff, hg = two_grids
+    seen = []
+    a = assign_owners(hh, staff, household_grid=hg, time_limit=5, progress=seen.append, seed=4)
+    b = assign_owners(hh, staff, household_grid=hg, time_limit=5, n_parallel=2, seed=4)
+    assert [s["done"] for s in seen] == [1, 2] and seen[-1]["total"] == 2
+    assert np.array_equal(a.owner, b.owner) and a.objective == b.objective
+
+
+def test_assign_owners_bad_input(two_grids):
+    hh, staff, hg = two_grids
+    with pytest.raises(InputError, match="limits.min_households: exceeds max_households"):
+        assign_owners(hh, staff, household_grid=hg, limits=OwnerLimits(min_households=3))
+    with pytest.raises(InputError, match="limits.max_minutes"):
+        assign_owners(hh, staff, household_grid=hg, limits=OwnerLimits(max_minutes=[1, 2]))
+    with pytest.raises(InputError, match="household_grid: must have 6"):
+        assign_owners(hh, staff, household_grid=[0, 1])
+    with pytest.raises(InputError, match="household_grid: must be >= 0"):
+        assign_owners(hh, staff, household_grid=[0, 0, 0, 0, 1, -1])
+    with pytest.raises(InputError, match="household_grid: give"):
+        assign_owners(hh, staff)
+    with pytest.raises(InputError, match="current_owner: unknown staff ids"):
+        assign_owners(hh, staff, household_grid=hg, current_owner=[1, 1, 1, 1, 1, 99])
+    with pytest.raises(InputError, match="max_changes"):
+        assign_owners(hh, staff, household_grid=hg, max_changes=-1)
+    with pytest.raises(InputError, match="allow_adjacent"):
+        assign_owners(hh, staff, household_grid=hg, allow_adjacent=True)
+    with pytest.raises(InputError, match="visit_minutes"):
+        assign_owners(hh, staff, household_grid=hg, visit_minutes=[-1.0] * 6)
+    with pytest.raises(InputError, match="weights.change"):
+        OwnerWeights(change=-1)
+    with pytest.raises(InputError, match="staff.role: no staff with role"):
+        assign_owners(hh, staff.replace(role=np.ones(3, np.int8)), household_grid=hg)
+    with pytest.raises(InputError, match="staff.grid: every account_manager needs a grid"):
+        assign_owners(hh, staff.replace(grid=np.array([0, -1, 1])), household_grid=hg)
+
+
+def test_assign_owners_grid_without_owner(two_grids):
+    hh, staff, _ = two_grids
+    res = assign_owners(hh, staff, household_grid=[0, 0, 0, 0, 2, 2], time_limit=5)
+    assert res.status == "infeasible" and "grid 2: 2 households but no owner" in res.reasons[0]
