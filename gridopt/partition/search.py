@@ -336,6 +336,11 @@ class _Search:
         self.cur = self.sc.full(self.lab, self.state)
         return self.cur
 
+    def feasible(self) -> bool:
+        """Every grid within every tolerance (from the kept totals)."""
+        dev = np.abs(self.state["tot"] / self.sc.target - 1.0)
+        return bool(np.all(dev <= self.sc.tau[None, :] + 1e-12))
+
     def update_bases(self) -> None:
         sc = self.sc
         k = sc.n_grids
@@ -379,13 +384,23 @@ class _Search:
         """Merge two adjacent grids and re-split them along a random spanning tree."""
         sc, lab, rng = self.sc, self.lab, self.rng
         self.recom_tried += 1
-        for _ in range(20):
-            e = int(rng.integers(0, self.rows.shape[0]))
+        excess = (np.abs(self.state["tot"] / sc.target - 1.0) - sc.tau[None, :]).clip(0).sum(axis=1)
+        if excess.sum() > 0 and rng.random() < 0.7:
+            # repair where it hurts: an out-of-tolerance grid and one of its neighbours
+            a0 = int(rng.choice(excess.shape[0], p=excess / excess.sum()))
+            cand = np.flatnonzero((lab[self.rows] == a0) & (lab[sc.indices] != a0))
+            if cand.size == 0:
+                return
+            e = int(cand[rng.integers(0, cand.size)])
             i, j = int(self.rows[e]), int(sc.indices[e])
-            if lab[i] != lab[j]:
-                break
         else:
-            return
+            for _ in range(20):
+                e = int(rng.integers(0, self.rows.shape[0]))
+                i, j = int(self.rows[e]), int(sc.indices[e])
+                if lab[i] != lab[j]:
+                    break
+            else:
+                return
         a, b = int(lab[i]), int(lab[j])
         U = np.flatnonzero((lab == a) | (lab == b))
         sub = self.adj[U][:, U].tocsr()
@@ -622,12 +637,11 @@ def partition(
         stats["seed_time"] += time.perf_counter() - ts
         rng = np.random.default_rng(search_ss)
         srch = _Search(scorer, lab, frozen, contiguity, rng, free_bases)
-        best_r, best_lab_r = srch.cur, lab.copy()
+        best_lab_r = lab.copy()
         t_begin = time.perf_counter()
         restarts_left = len(children) - r
         budget_end = t_begin + max(0.0, (deadline - t_begin) / restarts_left)
         T0 = srch.temperature0()
-        T1 = T0 * 1e-4
         chunk = 2000
         since_improve = 0
         it_budget = (
@@ -636,6 +650,13 @@ def partition(
             else max(0, int(max_iterations) - total_iter) // restarts_left
         )
         done_r = 0
+        # penalty manager: while the layout is out of tolerance the soft balance term is
+        # scaled up (smooth pressure towards balance through chains of grids), and back
+        # down once it is feasible, so compactness can take over again
+        base_cs = scorer.cs.copy()
+        mu = 1.0
+        true_state = scorer.new_state()
+        best_key_r = (not srch.feasible(), srch.cur)
         while True:
             now = time.perf_counter()
             span = max(budget_end - t_begin, 1e-9)
@@ -645,16 +666,31 @@ def partition(
             if frac >= 1.0 or (it_budget is not None and done_r >= it_budget):
                 stopped_by_time = frac_t >= 1.0
                 break
-            t_s = T0 * (T1 / T0) ** frac
+            t_s = T0 * 1e-4**frac
             n_iter = chunk if it_budget is None else min(chunk, it_budget - done_r)
             c0 = time.perf_counter()
-            srch.anneal(n_iter, t_s, t_s * (T1 / T0) ** 0.02, p_swap, bfs_limit)
+            srch.anneal(n_iter, t_s, t_s * 1e-4**0.02, p_swap, bfs_limit)
             if recom and contiguity and k > 1:
-                for _ in range(max(1, n_iter // 20000)):
+                for _ in range(max(1, n_iter // 5000)):
                     srch.recom(t_s)
             done_r += n_iter
             total_iter += n_iter
-            cur = srch.resync()
+            srch.resync()
+            feas = srch.feasible()
+            if mu != 1.0:
+                scorer.cs[:] = base_cs
+                cur = scorer.full(srch.lab, true_state)
+            else:
+                cur = srch.cur
+            log.debug("frac %.3f mu %g feasible %s score %.6g T %.3g", frac, mu, feas, cur, t_s)
+            new_mu = min(mu * 2.0, 1e4) if not feas else max(1.0, mu / 2.0)
+            if new_mu != mu:
+                mu = new_mu
+                scorer.cs[:] = base_cs * mu
+                srch.resync()
+                T0 = srch.temperature0() / 1e-4**frac
+            else:
+                scorer.cs[:] = base_cs * mu
             elapsed = time.perf_counter() - c0
             # aim at chunks of about 0.1 s (time limits are checked between chunks)
             chunk = int(min(max(1000, chunk * 0.1 / max(elapsed, 1e-4)), 5_000_000))
@@ -662,19 +698,22 @@ def partition(
                 chunk,
                 max(1000, int((budget_end - time.perf_counter()) / max(elapsed, 1e-9) * n_iter)),
             )
-            if cur < best_r - 1e-12 * max(1.0, abs(best_r)):
-                best_r = cur
+            key_now = (not feas, cur)
+            if key_now < (best_key_r[0], best_key_r[1] - 1e-12 * max(1.0, abs(best_key_r[1]))):
+                best_key_r = key_now
                 best_lab_r = srch.lab.copy()
                 since_improve = 0
             else:
                 since_improve += n_iter
+            best_r = best_key_r[1]
             stats["trace"].append((round(time.perf_counter() - t0, 3), float(best_r)))
             if progress is not None and time.perf_counter() - last_report > 0.1:
                 last_report = time.perf_counter()
                 progress({"phase": "search", "restart": r, "elapsed": last_report - t0, "best": best_r,
-                          "iterations": total_iter})  # fmt: skip
+                          "feasible": not best_key_r[0], "iterations": total_iter})  # fmt: skip
             if max_no_improve is not None and since_improve >= max_no_improve:
                 break
+        scorer.cs[:] = base_cs
         stats["iterations"] += int(srch.stats[0])
         stats["accepted"] += int(srch.stats[1])
         stats["rejected_contiguity"] += int(srch.stats[2])
