@@ -120,7 +120,7 @@ class Campaign:
     ----------
     targets : int
         Households targeted (drawn in proportion to households per grid), <= households.
-    response_by_segment : ndarray of float64, shape (5,)
+    response_by_segment : tuple of 5 float
         Response multiplier per segment of :data:`gridopt.model.SEGMENTS`, >= 0.
 
     Examples
@@ -198,7 +198,7 @@ class Campaign:
         _set(self, "door_minutes", _pos("campaign.door_minutes", self.door_minutes))
         seg = _arr("campaign.response_by_segment", self.response_by_segment, np.float64, _N_SEG)
         _check("campaign.response_by_segment", seg, 0.0)
-        _set(self, "response_by_segment", seg)
+        _set(self, "response_by_segment", tuple(float(v) for v in seg))
         if self.call_day < self.start_day:
             raise InputError("campaign.call_day", "wave 2 cannot start before wave 1 (start_day)")
         if self.door_day < self.call_day + self.call_days:
