@@ -369,3 +369,11 @@ def test_assign_owners_grid_without_owner(two_grids):
     hh, staff, _ = two_grids
     res = assign_owners(hh, staff, household_grid=[0, 0, 0, 0, 2, 2], time_limit=5)
     assert res.status == "infeasible" and "grid 2: 2 households but no owner" in res.reasons[0]
+
+
+def test_assign_owners_many_owners_without_minute_limits():
+    # regression: summing "no limit" maxima over many owners must not overflow
+    hh = _households(x=np.arange(12) * 100.0)
+    staff = _owners(x=np.arange(6) * 200.0, grid=[0] * 6, capacity=[2] * 6)
+    res = assign_owners(hh, staff, household_grid=np.zeros(12, np.int64), time_limit=5)
+    assert res.status == "optimal" and res.loads[:, 0].tolist() == [2.0] * 6

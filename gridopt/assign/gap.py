@@ -85,7 +85,7 @@ COST_SCALE = 100
 
 STATUSES = ("optimal", "feasible", "infeasible", "time_limit")
 
-_BIG = np.iinfo(np.int64).max // 4
+_BIG = 2**40  # "no limit"; sums over thousands of owners stay far from overflow
 _EPS = 1e-7
 
 
@@ -299,11 +299,19 @@ def _cp_solve(
         n_kept_fixed = int(model.keep[fixed].sum())
         cp.add(sum(xs[k] for k in np.flatnonzero(kf).tolist()) + n_kept_fixed >= model.keep_min)
     cp.minimize(obj)
-    if hint is not None:
+    if hint is not None and np.all(mask[hint]):
         chosen = np.zeros(model.n_pairs, dtype=bool)
         chosen[hint] = True
         for v, val in zip(xs, chosen[free].tolist(), strict=True):
             cp.add_hint(v, val)
+        if model.imbalance_weight > 0:
+            load = np.bincount(
+                model.agent[hint],
+                weights=model.res[hint, model.imbalance_res],
+                minlength=model.n_agents,
+            )[used]
+            cp.add_hint(lmax, int(load.max()))
+            cp.add_hint(lmin, int(load.min()))
     if assumptions:
         cp.add_assumptions([lit for lit, *_ in lits])
     solver = cp_model.CpSolver()
@@ -347,6 +355,15 @@ def _objective(model: _Model, choice: NDArray[np.int64]) -> int:
     return obj
 
 
+def _feasible(model: _Model, choice: NDArray[np.int64]) -> bool:
+    """Whether one pair per job (``choice``) meets every limit and the keep constraint."""
+    loads = np.zeros((model.n_agents, model.res.shape[1]), dtype=np.int64)
+    np.add.at(loads, model.agent[choice], model.res[choice])
+    if (loads > model.hi).any() or (loads < model.lo).any():
+        return False
+    return model.keep is None or int(model.keep[choice].sum()) >= model.keep_min
+
+
 def _lp_hint(model: _Model, x_lp: NDArray[np.float64]) -> NDArray[np.int64]:
     """The pair with the largest LP value per job (a rounding, maybe infeasible)."""
     order = np.lexsort((-x_lp, model.job))
@@ -379,6 +396,17 @@ def _solve_model(
     best: _Solved | None = None
     stats: dict[str, Any] = {"lp_time": t_lp, "lp_bound": lb}
     starts = _job_starts(model)
+    if have_lp:
+        rounded = _lp_hint(model, x_lp)
+        if _feasible(model, rounded):
+            ub0 = _objective(model, rounded)
+            stats["lp_rounding"] = ub0
+            if ub0 - lb_int < 0.5:  # the LP optimum is integral: nothing left to search
+                return _Solved(
+                    "optimal", rounded, ub0, ub0, {**stats, "total_time": time.perf_counter() - t0}
+                )
+            if hint is None or not _feasible(model, hint) or _objective(model, hint) > ub0:
+                hint = rounded
     if have_lp and core_size > 0:
         # core: LP support plus the core_size smallest reduced costs of each job
         order = np.lexsort((rc, model.job))
@@ -393,36 +421,33 @@ def _solve_model(
         got = _cp_solve(model, core, first_hint, core_time, seed, num_workers, deterministic)
         stats["core_pairs"] = int(core.sum())
         stats["core_status"] = got.status
-        if got.choice is not None:
-            best = got
-            gap_abs = got.objective - lb_int
-            exact = core | (rc < gap_abs - 1e-6)
+        inc = got if got.choice is not None else None
+        if hint is not None and _feasible(model, hint):
+            ub = _objective(model, hint)
+            if inc is None or ub < inc.objective:
+                inc = _Solved("feasible", hint, ub, lb_int, {})
+        if inc is not None:
+            assert inc.choice is not None
+            exact = core | (rc < inc.objective - lb_int - 1e-6)
             stats["exact_pairs"] = int(exact.sum())
-            if np.array_equal(exact, core) and got.status == "optimal":
-                best = _Solved("optimal", got.choice, got.objective, got.objective, got.stats)
-            else:
-                rest = (
-                    budget - core_time if deterministic else time_limit - (time.perf_counter() - t0)
-                )
-                if rest > 0.02:
-                    ex = _cp_solve(
-                        model, exact, got.choice, rest, seed + 1, num_workers, deterministic
-                    )
-                    stats["exact_status"] = ex.status
-                    if ex.choice is not None and ex.objective <= best.objective:
-                        bound = max(ex.bound, lb_int)
-                        status = "optimal" if ex.status == "optimal" else "feasible"
-                        best = _Solved(status, ex.choice, ex.objective, bound, ex.stats)
-                    else:
-                        best = _Solved(
-                            "feasible",
-                            got.choice,
-                            got.objective,
-                            max(lb_int, min(ex.bound, got.objective)),
-                            got.stats,
-                        )
+            rest = budget - core_time if deterministic else time_limit - (time.perf_counter() - t0)
+            if np.array_equal(exact, core) and inc.status == "optimal":
+                best = _Solved("optimal", inc.choice, inc.objective, inc.objective, inc.stats)
+            elif rest > 0.02:
+                ex = _cp_solve(model, exact, inc.choice, rest, seed + 1, num_workers, deterministic)
+                stats["exact_status"] = ex.status
+                if ex.choice is not None and ex.objective <= inc.objective:
+                    status = "optimal" if ex.status == "optimal" else "feasible"
+                    best = _Solved(status, ex.choice, ex.objective, max(ex.bound, lb_int), ex.stats)
                 else:
-                    best = _Solved("feasible", got.choice, got.objective, lb_int, got.stats)
+                    # the exact model holds every pair that could beat the incumbent
+                    bound = max(lb_int, min(ex.bound, inc.objective))
+                    best = _Solved("feasible", inc.choice, inc.objective, bound, inc.stats)
+            else:
+                best = _Solved("feasible", inc.choice, inc.objective, lb_int, inc.stats)
+    if best is None and hint is not None and _feasible(model, hint):
+        ub = _objective(model, hint)
+        best = _Solved("feasible", hint, ub, lb_int, {})
     if best is None:
         rest = budget if deterministic else time_limit - (time.perf_counter() - t0)
         full = np.ones(model.n_pairs, dtype=bool)
@@ -1100,7 +1125,6 @@ def assign_owners(
         raise InputError("household_grid", "give household_grid, or units and layout")
     if (hg < 0).any():
         raise InputError("household_grid", "must be >= 0", first_rows(hg < 0), int((hg < 0).sum()))
-    n_grids = int(hg.max()) + 1 if layout is None else max(layout.n_grids, int(hg.max()) + 1)
     # ---- owners
     owners = staff.of_role(owner_role).astype(np.int64)
     if owners.size == 0:
@@ -1111,6 +1135,9 @@ def assign_owners(
         raise InputError(
             "staff.grid", f"every {owner_role} needs a grid (-1 found)", first_rows(bad), bad.size
         )
+    n_grids = max(int(hg.max()), int(o_grid.max())) + 1
+    if layout is not None:
+        n_grids = max(n_grids, layout.n_grids)
     lo_f, hi_f = limits.resolve(staff.capacity[owners])
     n_o = owners.size
     lo = np.ceil(lo_f - 1e-9).astype(np.int64)
@@ -1194,6 +1221,12 @@ def assign_owners(
             else np.zeros(0, np.int64)
         )
         if hs.size == 0:
+            idle = os_[lo[os_].max(axis=1) > 0]
+            if idle.size:
+                ids = ", ".join(str(int(staff.ids[owners[k]])) for k in idle[:5])
+                reasons.append(
+                    f"grids {grids[:6].tolist()}: no households for owners with a minimum load ({ids})"
+                )
             continue
         specs.append(
             _model_spec(
