@@ -236,6 +236,123 @@ def simulate_cmd(
         err_console.print(f"[yellow]warning:[/] {w}")
 
 
+@app.command("import-osm")
+@handle_errors
+def import_osm_cmd(
+    extract: Annotated[Path, typer.Argument(help="OpenStreetMap extract (.osm.pbf or .osm).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="GeoPackage to write (units, buildings, ...).")
+    ],
+    population: Annotated[
+        Path | None,
+        typer.Option(help="Population grid (.gpkg with a 'population' column, any CRS)."),
+    ] = None,
+    by: Annotated[str, typer.Option(help="Units: 'building' or 'lattice'.")] = "building",
+    cell_size: Annotated[float, typer.Option(help="Lattice spacing in metres.")] = 100.0,
+    adjacency: Annotated[
+        str, typer.Option(help="Building neighbours: 'voronoi' or 'touch' (within --snap m).")
+    ] = "voronoi",
+    snap: Annotated[float, typer.Option(help="Metres, for --adjacency touch.")] = 30.0,
+    dwelling_m2: Annotated[float, typer.Option(help="Floor area per dwelling (m2).")] = 70.0,
+    household_size: Annotated[
+        float, typer.Option(help="Persons per household (population grid).")
+    ] = 2.0,
+    seed: Annotated[int, typer.Option(help="Random seed for household points.")] = 0,
+) -> None:
+    """Import an OSM extract: buildings -> units with dwellings, streets, barriers.
+
+    Data derived from OpenStreetMap: (c) OpenStreetMap contributors, ODbL 1.0.
+    """
+    import time
+
+    from gridopt.io.osm import osm_units, read_osm
+    from gridopt.io.write import write_layers
+
+    t0 = time.perf_counter()
+    with console.status(f"reading {extract.name} ..."):
+        ext = read_osm(
+            extract, population=population, dwelling_m2=dwelling_m2, household_size=household_size
+        )
+    t1 = time.perf_counter()
+    with console.status("building units ..."):
+        res = osm_units(ext, seed=seed, by=by, cell_size=cell_size, adjacency=adjacency, snap=snap)
+    t2 = time.perf_counter()
+    with console.status(f"writing {out} ..."):
+        write_layers(
+            out,
+            {
+                "units": res.frame,
+                "buildings": ext.buildings,
+                "streets": ext.streets,
+                "barriers": ext.barriers,
+            },
+        )
+    t3 = time.perf_counter()
+    rows = ext.summary()
+    rows.insert(
+        3,
+        (
+            "units",
+            f"{res.units.n_units:,} ({by}; {res.units.n_components()} connected components)",
+        ),
+    )
+    rows += [
+        ("crs", ext.crs),
+        ("read / units / write", f"{t1 - t0:.1f} s / {t2 - t1:.1f} s / {t3 - t2:.1f} s"),
+    ]
+    _summary_table(f"{extract.name} imported to {out}", rows)
+
+
+@app.command("import-tickets")
+@handle_errors
+def import_tickets_cmd(
+    file: Annotated[Path, typer.Argument(help="Ticket file (.csv or .parquet).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output table: .parquet, .csv, .gpkg, .geojson.")
+    ],
+    schema: Annotated[
+        str | None,
+        typer.Option(help="boston311, nyc311 or gridopt (default: detect from the header)."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Time zero (default: midnight of the first day).")
+    ] = None,
+    area: Annotated[
+        str | None,
+        typer.Option(help="Service area bounds 'min_lon,min_lat,max_lon,max_lat'."),
+    ] = None,
+) -> None:
+    """Import a ticket file (311 schemas or gridopt's own) into gridopt's ticket table."""
+    import time
+
+    import geopandas as gpd
+
+    from gridopt.errors import InputError
+    from gridopt.io.tickets import read_tickets
+    from gridopt.io.write import write_table
+
+    bounds = None
+    if area is not None:
+        try:
+            bounds = tuple(float(v) for v in area.split(","))
+        except ValueError:
+            bounds = ()
+        if len(bounds) != 4:
+            raise InputError("--area", f"must be 'min_lon,min_lat,max_lon,max_lat', got {area!r}")
+    t0 = time.perf_counter()
+    with console.status(f"reading {file.name} ..."):
+        imp = read_tickets(file, schema=schema, start=start, area=bounds)
+    t1 = time.perf_counter()
+    frame = gpd.GeoDataFrame(
+        imp.frame, geometry=gpd.points_from_xy(imp.frame["x"], imp.frame["y"]), crs=imp.crs
+    )
+    with console.status(f"writing {out} ..."):
+        write_table(frame, out)
+    t2 = time.perf_counter()
+    rows = imp.summary() + [("read / write", f"{t1 - t0:.1f} s / {t2 - t1:.1f} s")]
+    _summary_table(f"{file.name} imported to {out}", rows)
+
+
 def run() -> None:  # pragma: no cover - entry point used by python -m gridopt
     """Run the CLI."""
     app(prog_name="gridopt")

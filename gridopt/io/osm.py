@@ -64,6 +64,8 @@ __all__ = [
     "OsmExtract",
     "read_osm",
     "osm_households",
+    "osm_units",
+    "OsmUnits",
     "RESIDENTIAL_LEVELS",
     "HIGHWAY_SPEEDS",
     "SEGMENT_SHARES",
@@ -938,3 +940,114 @@ def osm_households(
         vip=seg == 4,
         crs=extract.crs,
     )
+
+
+# -------------------------------------------------------------------------------- units
+
+
+@dataclass(frozen=True, eq=False)
+class OsmUnits:
+    """Units built from an OSM extract, with the households and a map layer.
+
+    Parameters
+    ----------
+    units : Units
+    households : Households
+        From :func:`osm_households`.
+    household_unit : ndarray of int32, shape (n_households,)
+        Unit position of each household.
+    frame : GeoDataFrame
+        One polygon per unit (the building, or the lattice cell): ``unit``, ``id``, the
+        unit attributes and ``area_m2``.
+    """
+
+    units: Any
+    households: Households
+    household_unit: NDArray[np.int32]
+    frame: Any
+
+
+def osm_units(
+    extract: OsmExtract,
+    *,
+    seed: int,
+    by: str = "building",
+    cell_size: float = 100.0,
+    adjacency: str = "voronoi",
+    snap: float = 30.0,
+) -> OsmUnits:
+    """Households from the extract's dwellings, grouped into units.
+
+    Parameters
+    ----------
+    extract : OsmExtract
+    seed : int
+        For :func:`osm_households`.
+    by : {"building", "lattice"}
+        One unit per residential building, or a square lattice of ``cell_size``.
+    cell_size : float
+        Lattice spacing in metres (``by="lattice"``).
+    adjacency : {"voronoi", "touch"}
+        Buildings only: neighbours from the Voronoi diagram of the building centroids
+        (always connected, cut by the barriers), or from footprints within ``snap``
+        metres of each other (detached houses then become islands).
+    snap : float
+        Metres, for ``adjacency="touch"``.
+
+    Returns
+    -------
+    OsmUnits
+
+    Raises
+    ------
+    InputError
+        Unknown ``by`` / ``adjacency``, a cell size <= 0, no dwellings.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> xml = '<osm version="0.6">' + "".join(
+    ...     f'<node id="{i}" lat="{60.17 + dy}" lon="{24.94 + dx}"/>'
+    ...     for i, (dx, dy) in enumerate([(0, 0), (4e-4, 0), (4e-4, 2e-4), (0, 2e-4)], 1)
+    ... ) + ('<way id="9"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/>'
+    ...      '<tag k="building" v="apartments"/></way></osm>')
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "b.osm"
+    >>> _ = path.write_text(xml)
+    >>> res = osm_units(read_osm(path), seed=0)
+    >>> res.units.n_units, int(res.units.attribute("households").sum())
+    (1, 35)
+    """
+    import geopandas as gpd
+
+    from gridopt.io.units import build_units, unit_polygons
+
+    if by not in ("building", "lattice"):
+        raise InputError("by", f"must be 'building' or 'lattice', got {by!r}")
+    if adjacency not in ("voronoi", "touch"):
+        raise InputError("adjacency", f"must be 'voronoi' or 'touch', got {adjacency!r}")
+    households = osm_households(extract, seed)
+    barriers = [extract.barriers] if len(extract.barriers) else None
+    b = extract.buildings
+    if by == "lattice":
+        units, hh_unit = build_units(
+            households, by=None, cell_size=cell_size, barriers=barriers, return_mapping=True
+        )
+        geoms = unit_polygons(units, lattice="square", cell_size=cell_size).geometry
+    else:
+        polygons = b[b["dwellings"] > 0][["id", "geometry"]] if adjacency == "touch" else None
+        units, hh_unit = build_units(
+            households,
+            by="building",
+            polygons=polygons,
+            snap=snap,
+            barriers=barriers,
+            return_mapping=True,
+        )
+        lookup = b.set_index("id").geometry
+        geoms = gpd.GeoSeries(lookup.loc[units.ids].to_numpy(), crs=extract.crs)
+    data: dict[str, Any] = {"unit": np.arange(units.n_units), "id": units.ids}
+    for k, name in enumerate(units.attribute_names):
+        data[name] = units.attributes[:, k]
+    frame = gpd.GeoDataFrame(data, geometry=geoms.to_numpy(), crs=extract.crs)
+    frame["area_m2"] = frame.geometry.area
+    return OsmUnits(units=units, households=households, household_unit=hh_unit, frame=frame)
