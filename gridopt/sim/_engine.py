@@ -390,22 +390,34 @@ def _mmc_one(lam, mu, c, horizon, warmup, target, hbin, st, qcap, kpi, hist):
     hi = np.zeros(c + 1, np.int32)
     qa = np.empty(qcap, np.float64)  # ring buffer: arrival time
     qs = np.empty(qcap, np.float64)  # and service time of waiting customers
+    inv_lam = 1.0 / lam
+    inv_mu = 1.0 / mu
+    inv_bin = 1.0 / hbin
     qh = 0
     qn = 0
     n = 0
     seq = 0
     busy = 0
     t_last = 0.0
-    next_arr = _expo(st, S_ARRIVAL) / lam
+    next_arr = _expo(st, S_ARRIVAL) * inv_lam
     events = 0
-    kpi[M_OVERFLOW] = -1.0
+    overflow = -1.0
+    # local accumulators: the compiler keeps them in registers
+    n_cust = 0.0
+    w_sum = 0.0
+    w_sq = 0.0
+    w_pos = 0.0
+    within = 0.0
+    soj = 0.0
+    l_int = 0.0
+    b_int = 0.0
     while True:
         if n > 0 and (ht[0] <= next_arr or next_arr >= horizon):
             t = ht[0]
             n = _hpop(ht, hs, hk, hi, n)
             ov = _overlap(t_last, t, warmup, horizon)
-            kpi[M_L_INT] += (busy + qn) * ov
-            kpi[M_BUSY_INT] += busy * ov
+            l_int += (busy + qn) * ov
+            b_int += busy * ov
             t_last = t
             events += 1
             if qn > 0:
@@ -417,15 +429,15 @@ def _mmc_one(lam, mu, c, horizon, warmup, target, hbin, st, qcap, kpi, hist):
                 qn -= 1
                 w = t - a
                 if a >= warmup:
-                    kpi[M_WAIT_SUM] += w
-                    kpi[M_WAIT_SQ] += w * w
-                    kpi[M_SOJOURN_SUM] += w + sv
+                    w_sum += w
+                    w_sq += w * w
+                    soj += w + sv
                     if w > 0.0:
-                        kpi[M_WAIT_POS] += 1.0
-                        b = int(w / hbin)
+                        w_pos += 1.0
+                        b = int(w * inv_bin)
                         hist[b if b < nb else nb - 1] += 1.0
                     if w <= target:
-                        kpi[M_WITHIN] += 1.0
+                        within += 1.0
                 n = _hpush(ht, hs, hk, hi, n, t + sv, seq, 0, 0)
                 seq += 1
             else:
@@ -433,24 +445,25 @@ def _mmc_one(lam, mu, c, horizon, warmup, target, hbin, st, qcap, kpi, hist):
         elif next_arr < horizon:
             t = next_arr
             ov = _overlap(t_last, t, warmup, horizon)
-            kpi[M_L_INT] += (busy + qn) * ov
-            kpi[M_BUSY_INT] += busy * ov
+            l_int += (busy + qn) * ov
+            b_int += busy * ov
             t_last = t
             events += 1
-            sv = _expo(st, S_SERVICE) / mu
+            sv = _expo(st, S_SERVICE) * inv_mu
             counted = t >= warmup
             if counted:
-                kpi[M_N] += 1.0
+                n_cust += 1.0
             if busy < c:
                 busy += 1
                 if counted:
-                    kpi[M_SOJOURN_SUM] += sv
-                    kpi[M_WITHIN] += 1.0 if target >= 0.0 else 0.0
+                    soj += sv
+                    if target >= 0.0:
+                        within += 1.0
                 n = _hpush(ht, hs, hk, hi, n, t + sv, seq, 0, 0)
                 seq += 1
             else:
                 if qn == qcap:
-                    kpi[M_OVERFLOW] = t
+                    overflow = t
                     break
                 tail = qh + qn
                 if tail >= qcap:
@@ -458,10 +471,19 @@ def _mmc_one(lam, mu, c, horizon, warmup, target, hbin, st, qcap, kpi, hist):
                 qa[tail] = t
                 qs[tail] = sv
                 qn += 1
-            next_arr = t + _expo(st, S_ARRIVAL) / lam
+            next_arr = t + _expo(st, S_ARRIVAL) * inv_lam
         else:
             break
+    kpi[M_N] = n_cust
+    kpi[M_WAIT_SUM] = w_sum
+    kpi[M_WAIT_SQ] = w_sq
+    kpi[M_WAIT_POS] = w_pos
+    kpi[M_WITHIN] = within
+    kpi[M_SOJOURN_SUM] = soj
+    kpi[M_L_INT] = l_int
+    kpi[M_BUSY_INT] = b_int
     kpi[M_EVENTS] = events
+    kpi[M_OVERFLOW] = overflow
 
 
 @njit(cache=True, nogil=True, parallel=True)
