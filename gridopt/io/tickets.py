@@ -284,10 +284,33 @@ def _parse_times(values: pd.Series, column: str) -> tuple[pd.Series, NDArray[np.
     return out, bad
 
 
-def _read_frame(p: Path) -> pd.DataFrame:
-    suffix = p.suffix.lower()
+def _failed(p: Path, exc: Exception) -> InputError:
+    if isinstance(exc, pd.errors.EmptyDataError):
+        return InputError("tickets", f"{p.name} is empty")
+    return InputError(
+        "tickets", f"cannot read {p.name} (truncated or corrupt?): {type(exc).__name__}: {exc}"
+    )
+
+
+def _is_parquet(p: Path) -> bool:
+    return p.suffix.lower() in (".parquet", ".geoparquet")
+
+
+def _read_header(p: Path) -> list[str]:
     try:
-        if suffix in (".parquet", ".geoparquet"):
+        if _is_parquet(p):
+            import pyarrow.parquet as pq
+
+            return [str(c) for c in pq.read_schema(p).names]
+        return [str(c) for c in pd.read_csv(p, nrows=0).columns]
+    except Exception as exc:
+        raise _failed(p, exc) from None
+
+
+def _read_frame(p: Path, usecols: list[str]) -> pd.DataFrame:
+    """Read only the columns a schema uses (NYC files have 40 others)."""
+    try:
+        if _is_parquet(p):
             import pyarrow.parquet as pq
 
             meta = pq.read_metadata(p).metadata or {}
@@ -295,14 +318,17 @@ def _read_frame(p: Path) -> pd.DataFrame:
                 import geopandas as gpd
 
                 return gpd.read_parquet(p)
-            return pd.read_parquet(p)
-        return pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""], low_memory=False)
-    except pd.errors.EmptyDataError:
-        raise InputError("tickets", f"{p.name} is empty") from None
+            return pd.read_parquet(p, columns=usecols)
+        return pd.read_csv(
+            p,
+            usecols=usecols,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            low_memory=False,
+        )
     except Exception as exc:  # truncated quotes, bad encodings, corrupt parquet
-        raise InputError(
-            "tickets", f"cannot read {p.name} (truncated or corrupt?): {type(exc).__name__}: {exc}"
-        ) from None
+        raise _failed(p, exc) from None
 
 
 def read_tickets(
@@ -356,8 +382,7 @@ def read_tickets(
         raise InputError("tickets", f"file not found: {p}")
     if p.is_dir():
         raise InputError("tickets", f"{p} is a folder, not a ticket file")
-    raw = _read_frame(p)
-    columns = [str(c) for c in raw.columns]
+    columns = _read_header(p)
     if schema is None:
         schema = detect_schema(columns)
     elif schema not in SCHEMAS:
@@ -371,6 +396,8 @@ def read_tickets(
                 return names[alias]
         return None
 
+    used = {names[a] for aliases in roles.values() for a in aliases if a in names}
+    raw = _read_frame(p, [c for c in columns if c in used])
     geo = raw.__class__.__name__ == "GeoDataFrame"
     has_lonlat = column("lat") is not None and column("lon") is not None
     has_xy = column("x") is not None and column("y") is not None
@@ -718,20 +745,15 @@ def _own_columns(
 
 def _on_time(
     flag: NDArray[Any], close: NDArray[np.datetime64], target: NDArray[np.datetime64]
-) -> pd.array:
-    out = pd.array([pd.NA] * flag.shape[0], dtype="boolean")
+) -> pd.arrays.BooleanArray:
+    """The file's on-time flag where given, else close <= target where both are known."""
     known = ~np.isnat(close) & ~np.isnat(target)
-    computed = pd.array(np.where(known, close <= target, False), dtype="boolean")
-    out[known] = computed[known]
-    for k, v in enumerate(flag):
-        if v is None:
-            continue
-        u = str(v).strip().upper()
-        if u in ("ONTIME", "ON TIME", "TRUE", "1", "YES"):
-            out[k] = True
-        elif u in ("OVERDUE", "LATE", "FALSE", "0", "NO"):
-            out[k] = False
-    return out
+    value = np.where(known, close <= target, False)
+    text = pd.Series(flag, dtype="string").str.strip().str.upper()
+    yes = text.isin(["ONTIME", "ON TIME", "TRUE", "1", "YES"]).to_numpy(dtype=bool)
+    no = text.isin(["OVERDUE", "LATE", "FALSE", "0", "NO"]).to_numpy(dtype=bool)
+    value = np.where(yes, True, np.where(no, False, value))
+    return pd.arrays.BooleanArray(value.astype(bool), ~(known | yes | no))
 
 
 def _skill_name(code: int) -> str:
