@@ -379,8 +379,9 @@ def read_osm(
         (reprojected). Dwellings then come from it instead of the footprint estimate:
         the persons of each cell that lies inside the extract's bounding box (pro rata
         to the covered share of the cell) / ``household_size``, split over the cell's
-        residential buildings in proportion to floor area (largest remainders, so each
-        cell's total is kept). Buildings outside every cell get 0 dwellings.
+        residential buildings of at least ``min_footprint_m2`` in proportion to floor
+        area (largest remainders, so each cell's total is kept). Buildings outside
+        every cell get 0 dwellings.
     population_column : str
         Column of persons in ``population``.
     dwelling_m2 : float
@@ -473,7 +474,15 @@ def read_osm(
             float(allll[:, 1].max()),
         )
         stats.update(
-            _spread_population(buildings, pop_frame, population_column, household_size, box, crs)
+            _spread_population(
+                buildings,
+                pop_frame,
+                population_column,
+                household_size,
+                box,
+                crs,
+                min_footprint_m2,
+            )
         )
     report("buildings", 2)
     streets, nodes, n_drop_s = _streets(col, way_xy, speed_by_class, crs)
@@ -694,6 +703,7 @@ def _spread_population(
     household_size: float,
     box_lonlat: tuple[float, float, float, float],
     crs: str,
+    min_footprint_m2: float,
 ) -> dict[str, float]:
     import geopandas as gpd
     import shapely
@@ -714,8 +724,9 @@ def _spread_population(
     bi, ci = tree.query(pts, predicate="within")
     cell_of = np.full(len(b), -1, dtype=np.int64)
     cell_of[bi] = ci  # a point on a shared border: the last cell wins, deterministically
-    residential = b["residential"].to_numpy()
-    weight = np.where(residential, b["floor_area_m2"].to_numpy(), 0.0)
+    # the same buildings that can hold dwellings in the footprint estimate
+    eligible = b["residential"].to_numpy() & (b["footprint_m2"].to_numpy() >= min_footprint_m2)
+    weight = np.where(eligible, b["floor_area_m2"].to_numpy(), 0.0)
     dwellings = np.zeros(len(b), dtype=np.int64)
     unplaced = 0.0
     for c in np.flatnonzero(target > 0):
