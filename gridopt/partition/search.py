@@ -322,6 +322,7 @@ class _Search:
         self.krng = np.array([rng.integers(1, 2**63 - 1)], dtype=np.uint64)
         self.stats = np.zeros(4, dtype=np.int64)
         self.recom_tried = 0
+        self.n_trees = 8
         self.recom_accepted = 0
         u = scorer.units
         self.adj = sparse.csr_matrix(
@@ -370,83 +371,130 @@ class _Search:
         return float(np.median(pos)) if pos.size else max(abs(self.cur), 1.0) * 1e-3
 
     def anneal(
-        self, n_iter: int, t_start: float, t_end: float, p_swap: float, bfs_limit: int
+        self,
+        n_iter: int,
+        t_start: float,
+        t_end: float,
+        p_swap: float,
+        bfs_limit: int,
+        group_limit: int,
     ) -> None:
         sc = self.sc
         st = self.state
         K.anneal(
             self.lab, *sc.data(), *sc.params(), st["tot"], st["mom"], st["acc"], st["diam"],
-            st["members"], self.frozen, self.sizes, self.contiguity, bfs_limit, n_iter,
+            st["members"], self.frozen, self.sizes, self.contiguity, bfs_limit, group_limit, n_iter,
             t_start, t_end, p_swap, self.krng, self.stamp, self.mark, self.queue, self.stats,
         )  # fmt: skip
 
-    def recom(self, temp: float) -> None:
-        """Merge two adjacent grids and re-split them along a random spanning tree."""
+    def _pick_pair(self) -> tuple[int, int] | None:
+        """A grid (out of tolerance ones preferred) and a random neighbouring grid."""
         sc, lab, rng = self.sc, self.lab, self.rng
-        self.recom_tried += 1
         excess = (np.abs(self.state["tot"] / sc.target - 1.0) - sc.tau[None, :]).clip(0).sum(axis=1)
         if excess.sum() > 0 and rng.random() < 0.7:
-            # repair where it hurts: an out-of-tolerance grid and one of its neighbours
             a0 = int(rng.choice(excess.shape[0], p=excess / excess.sum()))
             cand = np.flatnonzero((lab[self.rows] == a0) & (lab[sc.indices] != a0))
             if cand.size == 0:
-                return
+                return None
             e = int(cand[rng.integers(0, cand.size)])
-            i, j = int(self.rows[e]), int(sc.indices[e])
         else:
             for _ in range(20):
                 e = int(rng.integers(0, self.rows.shape[0]))
-                i, j = int(self.rows[e]), int(sc.indices[e])
-                if lab[i] != lab[j]:
+                if lab[self.rows[e]] != lab[sc.indices[e]]:
                     break
             else:
-                return
-        a, b = int(lab[i]), int(lab[j])
-        U = np.flatnonzero((lab == a) | (lab == b))
-        sub = self.adj[U][:, U].tocsr()
-        sub = sparse.triu(sub, k=1).tocsr()
-        sub.data = rng.random(sub.data.shape[0]) + 1e-9
-        tree = minimum_spanning_tree(sub)
-        tree = tree + tree.T
-        order, pred = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
-        if order.shape[0] != U.shape[0]:
+                return None
+        return int(lab[self.rows[e]]), int(lab[sc.indices[e]])
+
+    def recom(self, temp: float) -> None:
+        """Merge two or three adjacent grids and re-split them along a random spanning tree.
+
+        Parts are carved off the tree one at a time (a subtree whose totals fit a grid's
+        targets); with two grids the best-balanced cut of a few trees is taken, with three
+        only a split with every part within tolerance.
+        """
+        sc, lab, rng = self.sc, self.lab, self.rng
+        self.recom_tried += 1
+        pair = self._pick_pair()
+        if pair is None:
             return
+        grids = [pair[0], pair[1]]
+        if rng.random() < 0.5:
+            mask = (lab[self.rows] == grids[0]) | (lab[self.rows] == grids[1])
+            other = lab[sc.indices[mask]]
+            other = other[(other != grids[0]) & (other != grids[1])]
+            if other.size:
+                grids.append(int(other[rng.integers(0, other.size)]))
+        G = np.array(grids)
+        inU = np.isin(lab, G)
+        U = np.flatnonzero(inU)
+        sub = sparse.triu(self.adj[U][:, U], k=1).tocsr()
         m = sc.attrs.shape[1]
-        sums = sc.attrs[U].copy() if m else np.ones((U.shape[0], 1))
-        for v in order[:0:-1]:
-            sums[pred[v]] += sums[v]
-        total = sums[0]
-        S = sums[order[1:]]
-        R = total[None, :] - S
-        if m:
-            tau = sc.tau[None, :]
-            ta, tb = sc.target[a][None, :], sc.target[b][None, :]
-            dev1 = np.maximum(np.abs(S / ta - 1.0), np.abs(R / tb - 1.0)) / tau
-            dev2 = np.maximum(np.abs(S / tb - 1.0), np.abs(R / ta - 1.0)) / tau
-            c1, c2 = dev1.max(axis=1), dev2.max(axis=1)
-        else:
-            half = total[0] / 2
-            c1 = c2 = np.abs(S[:, 0] - half)
-        cost = np.minimum(c1, c2)
-        # a random cut among the nearly best ones keeps the move diverse
-        good = np.flatnonzero(cost <= cost.min() * 1.05 + 1e-12)
-        q = int(good[rng.integers(0, good.size)])
-        v = order[1 + q]
-        in_sub = np.zeros(U.shape[0], dtype=bool)
-        in_sub[v] = True
-        for u in order:
-            if u != v and pred[u] >= 0 and in_sub[pred[u]]:
-                in_sub[u] = True
-        side_a = in_sub if c1[q] <= c2[q] else ~in_sub
-        new = np.where(side_a, a, b).astype(np.int64)
-        fz = self.frozen[U] != 0
-        if fz.any() and np.any(new[fz] != lab[U][fz]):
-            new = np.where(new == a, b, a)  # try the mirror split
-            if np.any(new[fz] != lab[U][fz]):
+        vals = sc.attrs[U] if m else np.ones((U.shape[0], 1))
+        tgt = sc.target[G] if m else np.full((len(G), 1), vals.sum() / len(G))
+        tau = sc.tau[None, :] if m else np.full((1, 1), 0.05)
+        fz_units = np.flatnonzero(self.frozen[U] != 0)
+        best = None
+        for _t in range(self.n_trees):
+            sub.data = rng.random(sub.data.shape[0]) + 1e-9
+            tree = minimum_spanning_tree(sub)
+            tree = tree + tree.T
+            order, pred = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
+            if order.shape[0] != U.shape[0]:
                 return
-        if not side_a.any() or side_a.all():
+            sums = vals.copy()
+            for v in order[:0:-1]:
+                sums[pred[v]] += sums[v]
+            part = np.full(U.shape[0], -1, dtype=np.int64)
+            alive = np.ones(U.shape[0], dtype=bool)
+            left = list(range(len(G)))
+            worst = 0.0
+            nonroot = order[1:]
+            for _p in range(len(G) - 1):
+                cand = nonroot[alive[nonroot]]
+                if cand.size == 0:
+                    break
+                S = sums[cand]
+                # cost of each cut for each remaining grid: worst relative deviation / tau
+                cost = np.stack([(np.abs(S / tgt[g] - 1.0) / tau).max(axis=1) for g in left])
+                g_i, c_i = np.unravel_index(int(np.argmin(cost)), cost.shape)
+                c = float(cost[g_i, c_i])
+                good = np.flatnonzero(cost[g_i] <= c * 1.05 + 1e-12)
+                c_i = int(good[rng.integers(0, good.size)])
+                v = int(cand[c_i])
+                worst = max(worst, float(cost[g_i, c_i]))
+                # the subtree of v becomes a part
+                in_sub = np.zeros(U.shape[0], dtype=bool)
+                in_sub[v] = True
+                for u in order:
+                    if alive[u] and u != v and pred[u] >= 0 and in_sub[pred[u]]:
+                        in_sub[u] = True
+                in_sub &= alive
+                part[in_sub] = left[g_i]
+                alive &= ~in_sub
+                u = int(pred[v])
+                while u >= 0:
+                    sums[u] -= sums[v]
+                    u = int(pred[u])
+                left.pop(g_i)
+            if len(left) != 1 or not alive.any():
+                continue
+            part[alive] = left[0]
+            rest = vals[alive].sum(axis=0)
+            worst = max(worst, float((np.abs(rest / tgt[left[0]] - 1.0) / tau).max()))
+            new = G[part]
+            if fz_units.size and np.any(new[fz_units] != lab[U][fz_units]):
+                continue
+            if best is None or worst < best[0]:
+                best = (worst, new)
+            if worst <= 1.0:
+                break
+        if best is None or (len(G) > 2 and best[0] > 1.0):
             return
+        new = best[1].astype(np.int64)
         changed = new != lab[U]
+        if not changed.any():
+            return
         moved = U[changed].astype(np.int64)
         to = new[changed]
         old = lab[moved].astype(np.int64)
@@ -490,8 +538,9 @@ def partition(
     distance: ArrayLike | None = None,
     islands: str = "attach",
     recom: bool = True,
-    p_swap: float = 0.1,
+    p_swap: float = 0.2,
     bfs_limit: int = 400,
+    group_limit: int = 12,
     progress: Progress | None = None,
 ) -> PartitionResult:
     """Cut units into ``n_grids`` connected, balanced, compact grids.
@@ -541,6 +590,9 @@ def partition(
         Share of proposals that are swaps.
     bfs_limit : int
         Units visited at most by one articulation check (a longer check rejects the move).
+    group_limit : int
+        A unit whose leaving would split its grid may move together with the pieces
+        (each at most this many units) that hang on it; 0 disables these group moves.
     progress : callable, optional
         Called with a dict (``phase``, ``restart``, ``elapsed``, ``best``, ``feasible``,
         ``iterations``) about ten times a second at most.
@@ -642,7 +694,8 @@ def partition(
         restarts_left = len(children) - r
         budget_end = t_begin + max(0.0, (deadline - t_begin) / restarts_left)
         T0 = srch.temperature0()
-        chunk = 2000
+        # fixed chunk sizes (not timed) so that a run with an iteration limit is reproducible
+        chunk = int(min(max(20 * n, 5000), 500_000))
         since_improve = 0
         it_budget = (
             None
@@ -668,8 +721,7 @@ def partition(
                 break
             t_s = T0 * 1e-4**frac
             n_iter = chunk if it_budget is None else min(chunk, it_budget - done_r)
-            c0 = time.perf_counter()
-            srch.anneal(n_iter, t_s, t_s * 1e-4**0.02, p_swap, bfs_limit)
+            srch.anneal(n_iter, t_s, t_s * 1e-4**0.02, p_swap, bfs_limit, group_limit)
             if recom and contiguity and k > 1:
                 for _ in range(max(1, n_iter // 5000)):
                     srch.recom(t_s)
@@ -691,13 +743,6 @@ def partition(
                 T0 = srch.temperature0() / 1e-4**frac
             else:
                 scorer.cs[:] = base_cs * mu
-            elapsed = time.perf_counter() - c0
-            # aim at chunks of about 0.1 s (time limits are checked between chunks)
-            chunk = int(min(max(1000, chunk * 0.1 / max(elapsed, 1e-4)), 5_000_000))
-            chunk = min(
-                chunk,
-                max(1000, int((budget_end - time.perf_counter()) / max(elapsed, 1e-9) * n_iter)),
-            )
             key_now = (not feas, cur)
             if key_now < (best_key_r[0], best_key_r[1] - 1e-12 * max(1.0, abs(best_key_r[1]))):
                 best_key_r = key_now

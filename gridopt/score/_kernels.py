@@ -575,6 +575,64 @@ def grow_regions(indptr, indices, ew, sources, source_grid, offset, labels, dist
                 size = _heap_push(hk, hv, size, nd, v * k + g)
 
 
+@njit(cache=True, nogil=True)
+def cut_pieces(i, labels, indptr, indices, stamp, mark, queue, limit):
+    """Units cut off from the rest of grid labels[i] when unit i leaves it.
+
+    Explores, within the grid and without i, the piece of each grid neighbour of i.
+    Pieces of at most ``limit`` units are collected into ``queue[:count]`` (breadth-first,
+    so each unit touches i or an earlier one); exactly one larger piece may remain (the
+    grid's main part). Returns the count, or -1 when two pieces are larger than
+    ``limit`` (the move would split the grid).
+    """
+    a = labels[i]
+    stamp[0] += 1
+    s = stamp[0]
+    mark[i] = s
+    tail = 0
+    n_big = 0
+    for e in range(indptr[i], indptr[i + 1]):
+        u = indices[e]
+        if labels[u] != a or mark[u] == s:
+            continue
+        start = tail
+        mark[u] = s
+        queue[tail] = u
+        tail += 1
+        head = start
+        big = False
+        while head < tail and not big:
+            v = queue[head]
+            head += 1
+            for f in range(indptr[v], indptr[v + 1]):
+                z = indices[f]
+                if labels[z] != a or z == i:
+                    continue
+                if mark[z] == s:
+                    # a marked unit outside this piece belongs to the big piece
+                    found_here = False
+                    for q in range(start, tail):
+                        if queue[q] == z:
+                            found_here = True
+                            break
+                    if not found_here:
+                        big = True
+                        break
+                    continue
+                mark[z] = s
+                queue[tail] = z
+                tail += 1
+                if tail - start > limit:
+                    big = True
+                    break
+        if big:
+            n_big += 1
+            tail = start
+            if n_big > 1:
+                return -1
+    return tail
+
+
 # ------------------------------------------------------------------ simulated annealing
 
 
@@ -582,14 +640,16 @@ def grow_regions(indptr, indices, ew, sources, source_grid, offset, labels, dist
 def anneal(
     labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
     target, cs, ch, tau, coef, D, tot, mom, acc, diam, members,
-    frozen, sizes, contiguous, bfs_limit, n_iter, t_start, t_end, p_swap, rng,
+    frozen, sizes, contiguous, bfs_limit, group_limit, n_iter, t_start, t_end, p_swap, rng,
     stamp, mark, queue, stats,
 ):  # fmt: skip
     """Simulated annealing over border moves and swaps; returns the total score change.
 
     ``frozen`` (n,) uint8 marks units that may not change grid (locked units, fixed bases).
     ``sizes`` (n_grids,) int64 unit counts, kept up to date. ``stats`` (4,) int64 receives
-    proposals, accepted, rejected for contiguity, improving moves.
+    proposals, accepted, rejected for contiguity, improving moves. A unit whose removal
+    would split its grid moves together with the pieces (at most ``group_limit`` units
+    each) that hang on it.
     """
     n = labels.shape[0]
     total = 0.0
@@ -608,7 +668,17 @@ def anneal(
         if a == b or frozen[i] != 0:
             continue
         stats[0] += 1
-        if p_swap > 0.0 and _next(rng) < p_swap and frozen[j] == 0 and sizes[b] > 1:
+        if p_swap > 0.0 and _next(rng) < p_swap:
+            # partner: a short random walk inside grid b from the neighbour j, so that
+            # swaps also exchange units that are not adjacent
+            n_steps = _randint(rng, 4)
+            for _s in range(n_steps):
+                dj = indptr[j + 1] - indptr[j]
+                k = indices[indptr[j] + _randint(rng, dj)]
+                if labels[k] == b:
+                    j = k
+            if frozen[j] != 0 or sizes[b] <= 1:
+                continue
             d = delta_swap(
                 i, j, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
                 target, cs, ch, tau, coef, D, tot, mom, diam, members,
@@ -654,14 +724,54 @@ def anneal(
             continue
         if sizes[a] <= 1:
             continue
+        if contiguous and not can_remove(i, labels, indptr, indices, stamp, mark, queue, bfs_limit):
+            if group_limit <= 0:
+                stats[2] += 1
+                continue
+            # move i together with the small pieces of its grid that hang on it
+            n_group = cut_pieces(i, labels, indptr, indices, stamp, mark, queue, group_limit)
+            if n_group < 0 or n_group + 1 >= sizes[a]:
+                stats[2] += 1
+                continue
+            blocked = False
+            for q in range(n_group):
+                if frozen[queue[q]] != 0:
+                    blocked = True
+                    break
+            if blocked:
+                stats[2] += 1
+                continue
+            d = 0.0
+            for q in range(-1, n_group):
+                u = i if q < 0 else queue[q]
+                d += delta_move(
+                    u, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen,
+                    bx, by, target, cs, ch, tau, coef, D, tot, mom, diam, members,
+                )  # fmt: skip
+                apply_move(
+                    u, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen,
+                    bx, by, coef, D, tot, mom, acc, diam, members,
+                )  # fmt: skip
+            if d > 0.0 and _next(rng) >= np.exp(-d / temp):
+                for q in range(n_group - 1, -2, -1):
+                    u = i if q < 0 else queue[q]
+                    apply_move(
+                        u, a, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen,
+                        bx, by, coef, D, tot, mom, acc, diam, members,
+                    )  # fmt: skip
+                continue
+            sizes[a] -= n_group + 1
+            sizes[b] += n_group + 1
+            total += d
+            stats[1] += 1
+            if d < 0.0:
+                stats[3] += 1
+            continue
         d = delta_move(
             i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
             target, cs, ch, tau, coef, D, tot, mom, diam, members,
         )  # fmt: skip
         if d > 0.0 and _next(rng) >= np.exp(-d / temp):
-            continue
-        if contiguous and not can_remove(i, labels, indptr, indices, stamp, mark, queue, bfs_limit):
-            stats[2] += 1
             continue
         apply_move(
             i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,

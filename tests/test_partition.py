@@ -1,0 +1,176 @@
+"""Tests of gridopt.partition: partition(), choose_n_grids, bad input, hierarchy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridopt.errors import InputError
+from gridopt.model import Units
+from gridopt.partition import (
+    choose_n_grids,
+    group_districts,
+    is_contiguous,
+    partition,
+)
+from gridopt.score import Objective
+
+
+def lattice(nx: int, ny: int, seed: int = 0, spacing: float = 100.0) -> Units:
+    rng = np.random.default_rng(seed)
+    n = nx * ny
+    idx = np.arange(n).reshape(ny, nx)
+    edges = np.concatenate(
+        [
+            np.column_stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()]),
+            np.column_stack([idx[:-1, :].ravel(), idx[1:, :].ravel()]),
+        ]
+    )
+    xx, yy = np.meshgrid(np.arange(nx) * spacing, np.arange(ny) * spacing)
+    return Units.from_edges(
+        ids=np.arange(n),
+        x=xx.ravel(),
+        y=yy.ravel(),
+        attributes={
+            "households": rng.integers(5, 15, n),
+            "subscribers": rng.integers(1, 10, n),
+            "tickets": rng.random(n) + 0.5,
+        },
+        edges=edges,
+    )
+
+
+@pytest.fixture
+def grid12() -> Units:
+    return lattice(12, 12, seed=3)
+
+
+OBJ3 = Objective(balance={"households": 0.05, "subscribers": 0.08, "tickets": 0.08})
+
+
+def test_uniform_lattice_splits_exactly() -> None:
+    u = lattice(6, 6)
+    u = u.replace(attributes=np.ones((36, 3)))
+    res = partition(u, 4, Objective(balance={"households": 0.001}), seed=0, max_iterations=20000)
+    assert res.status == "feasible"
+    assert res.kpis["households"].tolist() == [9.0, 9.0, 9.0, 9.0]
+    assert res.contiguous
+
+
+def test_three_attributes_feasible_and_connected(grid12: Units) -> None:
+    res = partition(grid12, 6, OBJ3, seed=1, time_limit=3)
+    assert res.feasible, res.violations
+    assert is_contiguous(grid12, res.labels, 6)
+    for name, tol in OBJ3.balance.items():
+        dev = np.abs(res.kpis[name] / res.kpis[name].mean() - 1)
+        assert dev.max() <= tol + 1e-9
+    assert res.layout().n_grids == 6
+    assert len(res.kpi_table()) == 6
+    assert res.stats["iterations"] > 0
+
+
+def test_same_seed_same_layout(grid12: Units) -> None:
+    a = partition(grid12, 5, OBJ3, seed=7, max_iterations=30000, time_limit=1e6)
+    b = partition(grid12, 5, OBJ3, seed=7, max_iterations=30000, time_limit=1e6)
+    assert np.array_equal(a.labels, b.labels)
+
+
+def test_locked_units_and_stations(grid12: Units) -> None:
+    locked = np.full(grid12.n_units, -1)
+    locked[0] = 2  # corner unit locked to grid 2
+    stations = [[1100.0, 1100.0]]  # near the far corner (unit 143)
+    res = partition(grid12, 4, OBJ3, seed=2, time_limit=2, locked=locked, stations=stations)
+    assert res.labels[0] == 2
+    assert res.labels[143] == 0
+    assert res.bases[0] == 143
+
+
+def test_contiguity_false_balances(grid12: Units) -> None:
+    res = partition(grid12, 4, OBJ3, seed=0, time_limit=1.5, contiguity=False)
+    assert res.feasible
+
+
+def test_islands_attached_or_refused() -> None:
+    u = lattice(4, 4)
+    # cut the lattice into two halves: drop the edges between columns 1 and 2
+    keep = []
+    rows = np.repeat(np.arange(16), np.diff(u.indptr))
+    for a, b in zip(rows, u.indices, strict=True):
+        if a < b and not ({a % 4, b % 4} == {1, 2}):
+            keep.append((a, b))
+    u2 = Units.from_edges(
+        ids=u.ids, x=u.x, y=u.y,
+        attributes=dict(zip(u.attribute_names, u.attributes.T, strict=True)), edges=keep,
+    )  # fmt: skip
+    with pytest.raises(InputError, match="disconnected"):
+        partition(u2, 2, seed=0, time_limit=1, islands="refuse")
+    res = partition(u2, 2, Objective(balance={"households": 0.3}), seed=0, time_limit=1)
+    assert res.stats["n_islands_units"] == 8
+
+
+def test_infeasible_tolerance_reports_figures() -> None:
+    u = lattice(3, 3)
+    attrs = np.ones((9, 3))
+    attrs[4, 0] = 100.0  # one unit holds most households
+    u = u.replace(attributes=attrs)
+    res = partition(u, 3, Objective(balance={"households": 0.05}), seed=0, time_limit=0.5)
+    assert res.status == "infeasible"
+    assert not res.feasible
+    assert any("households" in v and "unit 4" in v for v in res.violations)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_grids": 200}, "n_grids"),
+        ({"n_grids": 0}, "n_grids"),
+        ({"time_limit": -1}, "time_limit"),
+        ({"stations": [[1e6, 1e6]]}, "stations: outside"),
+        ({"stations": [[np.nan, 0.0]]}, "stations"),
+        ({"locked": np.full(144, 9)}, "locked"),
+        ({"islands": "drop"}, "islands"),
+        ({"initial": np.zeros(144)}, "initial|labels"),
+    ],
+)
+def test_partition_bad_input(grid12: Units, kwargs: dict, match: str) -> None:
+    args = {"n_grids": 3, "time_limit": 0.5}
+    args.update(kwargs)
+    n_grids = args.pop("n_grids")
+    with pytest.raises(InputError, match=match):
+        partition(grid12, n_grids, OBJ3, seed=0, **args)
+
+
+def test_locked_conflicts_with_station(grid12: Units) -> None:
+    locked = np.full(144, -1)
+    locked[143] = 1
+    with pytest.raises(InputError, match="locked: a unit holding a fixed base"):
+        partition(grid12, 3, OBJ3, seed=0, time_limit=0.5, locked=locked, stations=[[1100.0, 1100.0]])
+
+
+def test_zero_total_attribute(grid12: Units) -> None:
+    attrs = grid12.attributes.copy()
+    attrs[:, 2] = 0
+    with pytest.raises(InputError, match=r"balance\[tickets\]: total weight is zero"):
+        partition(grid12.replace(attributes=attrs), 3, OBJ3, seed=0, time_limit=0.5)
+
+
+def test_choose_n_grids(grid12: Units) -> None:
+    total = grid12.attribute("households").sum()
+    assert choose_n_grids(grid12, "households", total / 4) == 4
+    assert choose_n_grids(grid12, "households", total / 4 - 1) == 5
+    assert choose_n_grids(grid12, "households", 1e12) == 1
+    with pytest.raises(InputError, match="target"):
+        choose_n_grids(grid12, "households", float("nan"))
+    with pytest.raises(InputError, match="attribute"):
+        choose_n_grids(grid12, "revenue", 10)
+
+
+def test_group_districts(grid12: Units) -> None:
+    res = partition(grid12, 8, OBJ3, seed=0, time_limit=1.5)
+    h = group_districts(grid12, res.labels, 2, Objective(balance={"households": 0.15}), seed=0,
+                        time_limit=1)  # fmt: skip
+    assert h.grid_district.shape == (8,)
+    assert np.array_equal(h.unit_district, h.grid_district[res.labels])
+    assert is_contiguous(grid12, h.unit_district, 2)
+    with pytest.raises(InputError, match="n_grids"):
+        group_districts(grid12, res.labels, 9, seed=0, time_limit=1)
