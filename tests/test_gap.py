@@ -377,3 +377,23 @@ def test_assign_owners_many_owners_without_minute_limits():
     staff = _owners(x=np.arange(6) * 200.0, grid=[0] * 6, capacity=[2] * 6)
     res = assign_owners(hh, staff, household_grid=np.zeros(12, np.int64), time_limit=5)
     assert res.status == "optimal" and res.loads[:, 0].tolist() == [2.0] * 6
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_assign_owners_flow_matches_cpsat(seed):
+    rng = np.random.default_rng(seed)
+    hh = _households(x=rng.uniform(0, 5000, 40), y=rng.uniform(0, 5000, 40))
+    staff = _owners(x=rng.uniform(0, 5000, 4), grid=[0] * 4, capacity=[12] * 4)
+    kw = dict(
+        household_grid=np.zeros(40, np.int64),
+        limits=OwnerLimits(min_households=8),
+        current_owner=rng.integers(1, 5, 40),
+        weights=OwnerWeights(imbalance=0.0),
+        time_limit=5,
+    )
+    flow = assign_owners(hh, staff, fast_flow=True, **kw)
+    cpsat = assign_owners(hh, staff, fast_flow=False, **kw)
+    assert flow.models[0]["method"] == "min_cost_flow"
+    assert flow.status == cpsat.status == "optimal"
+    assert flow.objective == pytest.approx(cpsat.objective)
+    assert (flow.loads[:, 0] >= 8).all() and (flow.loads[:, 0] <= 12).all()

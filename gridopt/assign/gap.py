@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from ortools.graph.python import min_cost_flow
 from ortools.sat.python import cp_model
 from scipy import sparse
 from scipy.optimize import linprog
@@ -355,6 +356,55 @@ def _objective(model: _Model, choice: NDArray[np.int64]) -> int:
     return obj
 
 
+def _flow_applies(model: _Model) -> bool:
+    """Only household counts limit the owners (unit weights) and no change cap binds."""
+    if model.keep is not None and model.keep_min > 0:
+        return False
+    if not np.all(model.res[:, 0] == 1):
+        return False
+    hi_on, lo_on = _active_limits(model)
+    return not (hi_on[:, 1:].any() or lo_on[:, 1:].any())
+
+
+def _flow(model: _Model) -> tuple[str, NDArray[np.int64] | None, int]:
+    """Min-cost flow for a transportation model (see :func:`_flow_applies`).
+
+    Jobs supply one unit each; agent ``a`` passes at most ``hi[a, 0]`` units to the sink,
+    the first ``lo[a, 0]`` of them on an arc of cost ``-big`` so that minimum loads are
+    met whenever they can be. Returns status, the chosen pair per job and the cost
+    without the imbalance term (a lower bound of the model's objective, whose
+    imbalance term is >= 0).
+    """
+    n, a_n = model.n_jobs, model.n_agents
+    sink = n + a_n
+    big = int(np.abs(model.cost).sum()) + 1
+    lo = model.lo[:, 0]
+    hi = np.minimum(model.hi[:, 0], n)
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    arcs = smcf.add_arcs_with_capacity_and_unit_cost(
+        model.job, n + model.agent, np.ones(model.n_pairs, dtype=np.int64), model.cost
+    )
+    agents = np.arange(a_n)
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        n + agents, np.full(a_n, sink), lo, np.full(a_n, -big)
+    )
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        n + agents, np.full(a_n, sink), np.maximum(hi - lo, 0), np.zeros(a_n, dtype=np.int64)
+    )
+    supplies = np.zeros(sink + 1, dtype=np.int64)
+    supplies[:n] = 1
+    supplies[sink] = -n
+    smcf.set_nodes_supplies(np.arange(sink + 1), supplies)
+    if smcf.solve() != smcf.OPTIMAL:
+        return "infeasible", None, 0
+    used = np.flatnonzero(smcf.flows(arcs) > 0)
+    choice = np.empty(n, dtype=np.int64)
+    choice[model.job[used]] = used
+    if not _feasible(model, choice):  # a minimum load could not be met
+        return "infeasible", None, 0
+    return "optimal", choice, int(model.cost[choice].sum())
+
+
 def _feasible(model: _Model, choice: NDArray[np.int64]) -> bool:
     """Whether one pair per job (``choice``) meets every limit and the keep constraint."""
     loads = np.zeros((model.n_agents, model.res.shape[1]), dtype=np.int64)
@@ -383,9 +433,32 @@ def _solve_model(
     deterministic: bool,
     core_size: int = 3,
     hint: NDArray[np.int64] | None = None,
+    fast_flow: bool = False,
 ) -> _Solved:
-    """LP bound, core model, reduced-cost fixing, exact model (see the module doc)."""
+    """LP bound, core model, reduced-cost fixing, exact model (see the module doc).
+
+    Transportation models (only household counts limited, no change cap) go to a
+    min-cost flow first; with ``fast_flow`` its solution is kept even when an
+    imbalance term makes it merely feasible (the flow cost is then the bound).
+    """
     t0 = time.perf_counter()
+    if model.imbalance_weight == 0 or fast_flow:
+        if _flow_applies(model):
+            status, choice, base = _flow(model)
+            if choice is not None:
+                ub = _objective(model, choice)
+                st = "optimal" if ub == base else "feasible"
+                return _Solved(
+                    st,
+                    choice,
+                    ub,
+                    base,
+                    {
+                        "method": "min_cost_flow",
+                        "flow_bound": base,
+                        "total_time": time.perf_counter() - t0,
+                    },
+                )
     lp_status, lb, x_lp, rc = _lp(model)
     t_lp = time.perf_counter() - t0
     if lp_status == "infeasible":
@@ -403,7 +476,11 @@ def _solve_model(
             stats["lp_rounding"] = ub0
             if ub0 - lb_int < 0.5:  # the LP optimum is integral: nothing left to search
                 return _Solved(
-                    "optimal", rounded, ub0, ub0, {**stats, "total_time": time.perf_counter() - t0}
+                    "optimal",
+                    rounded,
+                    ub0,
+                    ub0,
+                    {**stats, "method": "lp", "total_time": time.perf_counter() - t0},
                 )
             if hint is None or not _feasible(model, hint) or _objective(model, hint) > ub0:
                 hint = rounded
@@ -456,7 +533,12 @@ def _solve_model(
             best = _Solved(got.status, got.choice, got.objective, max(got.bound, lb_int), got.stats)
         else:
             best = got
-    best.stats = {**best.stats, **stats, "total_time": time.perf_counter() - t0}
+    best.stats = {
+        **best.stats,
+        **stats,
+        "method": "lp_cpsat",
+        "total_time": time.perf_counter() - t0,
+    }
     if best.choice is not None and best.objective - best.bound < 0.5:
         best.status = "optimal"
     return best
@@ -1023,6 +1105,7 @@ def assign_owners(
     num_workers: int = 1,
     n_parallel: int = 1,
     deterministic: bool = True,
+    fast_flow: bool = True,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> Assignment:
     """Give every household exactly one owner with CP-SAT, decomposed by grid.
@@ -1077,6 +1160,12 @@ def assign_owners(
         Models solved at once (threads; CP-SAT releases the GIL while it solves).
     deterministic : bool
         Bit-identical results for the same input and seed (see the module doc).
+    fast_flow : bool
+        Models where only household counts are limited and no change cap binds are
+        transportation problems: solve them as a min-cost flow (fast, exact for travel
+        and changes) and keep that solution; the imbalance term is then only reported,
+        through the gap (the flow cost is the bound). False optimises it as well with
+        the LP + CP-SAT engine.
     progress : callable, optional
         Called with ``{"stage", "done", "total", "grids", "status"}`` after each model
         (stage ``"assign"``, then ``"change cap"`` for models solved again).
@@ -1293,8 +1382,9 @@ def assign_owners(
             seed=int(seeds[k]),
             num_workers=num_workers,
             deterministic=deterministic,
-            core_size=2,
+            core_size=1,
             hint=s["hint"],
+            fast_flow=fast_flow,
         )
 
     results: list[_Solved] = [_Solved("time_limit", None, math.inf, 0.0)] * n_models
@@ -1346,7 +1436,8 @@ def assign_owners(
             "n_owners": int(s["owners"].size),
             "status": got.status,
             **{
-                k: got.stats.get(k) for k in ("lp_bound", "core_pairs", "exact_pairs", "total_time")
+                k: got.stats.get(k)
+                for k in ("method", "lp_bound", "core_pairs", "exact_pairs", "total_time")
             },
         }
         statuses.add(got.status)
