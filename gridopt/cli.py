@@ -98,9 +98,9 @@ def prepare_out_dir(out: Path, force: bool, marker: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def sample_city_path() -> Path | None:
-    """The sample city shipped in ``data/`` (a source checkout), or None."""
-    here = Path(__file__).resolve().parents[1] / "data" / "sample-city.gpkg"
+def sample_scenario_path() -> Path | None:
+    """The sample scenario shipped in ``data/`` (a source checkout), or None."""
+    here = Path(__file__).resolve().parents[1] / "data" / "scenario.toml"
     return here if here.exists() else None
 
 
@@ -160,6 +160,104 @@ def generate_city_cmd(
     )
 
 
+@app.command("init")
+@handle_errors
+def init_cmd(
+    path: Annotated[Path, typer.Argument(help="Scenario file to write.")] = Path("scenario.toml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example scenario file."""
+    from gridopt.config import EXAMPLE
+    from gridopt.io.write import atomic_path
+
+    if path.exists() and not force:
+        raise GridoptError(f"{path}: exists; use --force to overwrite")
+    with atomic_path(path) as tmp:
+        tmp.write_text(EXAMPLE, encoding="utf-8")
+    console.print(f"wrote {path}; edit it, then run: gridopt plan {path} --out plan/")
+
+
+def _run_plan(
+    scenario_path: Path, out: Path, *, force: bool, resume: bool, households: int | None = None
+) -> None:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from gridopt.config import load_scenario
+    from gridopt.plan import PLAN_MARKER, STAGES, plan, write_plan
+
+    cfg = load_scenario(scenario_path)
+    if not resume:
+        prepare_out_dir(out, force, PLAN_MARKER)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        tasks = {s: bar.add_task(s, total=1, info="", start=False) for s in STAGES}
+
+        def progress(stage: str, info: dict[str, Any]) -> None:
+            task = tasks.get(stage)
+            if task is None:
+                return
+            state = info.get("state")
+            if state == "start":
+                bar.start_task(task)
+            elif state in ("done", "reused"):
+                extra = "reused" if state == "reused" else f"{info.get('seconds', 0):.1f} s"
+                bar.update(task, completed=1, info=extra)
+            elif "best" in info or "score" in info:
+                bar.update(task, info=f"best score {info.get('best', info.get('score')):.4g}")
+            elif "done" in info and "total" in info:
+                bar.update(
+                    task,
+                    completed=info["done"] / max(info["total"], 1),
+                    info=f"{info['done']}/{info['total']}",
+                )
+
+        result = plan(cfg, out=out, resume=resume, households=households, progress=progress)
+        bar.start_task(tasks["report"])
+        written = write_plan(result, out)
+        bar.update(tasks["report"], completed=1, info=f"{len(written)} files")
+    rows = [
+        ("grids", str(result.layout.n_grids)),
+        ("layout", f"{result.partition.status}, contiguous {result.partition.contiguous}"),
+        ("staff", ", ".join(f"{k} {v}" for k, v in result.kpis["staff_by_role"].items())),
+        ("ownership", f"{result.assignment.status}, gap {result.assignment.gap:.2%}"),
+    ]
+    for _, row in result.comparison.iterrows():
+        if row["kpi"] in ("response_onsite_mean", "response_onsite_p90", "sla_share", "lift"):
+            base, pol = cfg.simulation.baseline, cfg.simulation.policy
+            rows.append(
+                (
+                    row["kpi"],
+                    f"{base} {row[base]:.3g} -> {pol} {row[pol]:.3g} "
+                    f"(diff {row['difference']:+.3g}, 95% [{row['95% low']:.3g}, {row['95% high']:.3g}])",
+                )
+            )
+    rows.append(("warnings", str(len(result.warnings))))
+    rows.append(("report", str(out / "report.html")))
+    _summary_table(f"plan written to {out}", rows)
+
+
+@app.command("plan")
+@handle_errors
+def plan_cmd(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (see `gridopt init`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("plan"),
+    force: Annotated[
+        bool, typer.Option(help="Write into a folder that holds other files.")
+    ] = False,
+    resume: Annotated[bool, typer.Option(help="Skip stages whose inputs did not change.")] = False,
+) -> None:
+    """Partition, staff, assign owners, route sample days, simulate, and write the report."""
+    _run_plan(scenario, out, force=force, resume=resume)
+
+
 @app.command("demo")
 @handle_errors
 def demo_cmd(
@@ -168,72 +266,14 @@ def demo_cmd(
     households: Annotated[
         int, typer.Option(help="Generate a city of this size instead of the shipped sample city.")
     ] = 0,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Run the planning demo on the built-in sample city and write its outputs."""
-    from gridopt.demo import run_demo
-
-    prepare_out_dir(out, force, "demo.json")
-    summary = run_demo(
-        out, households=households or None, seed=seed, city_path=sample_city_path(), console=console
-    )
-    _summary_table(f"demo written to {out}", [(k, str(v)) for k, v in summary.items()])
-
-
-@app.command("simulate")
-@handle_errors
-def simulate_cmd(
-    scenario: Annotated[Path, typer.Argument(help="SimConfig file (.toml or .json).")],
-    replications: Annotated[int, typer.Option("--replications", "-r", help="Replications.")] = 30,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    policy: Annotated[
-        str | None, typer.Option(help="Override the dispatch policy: central, grid, hybrid.")
-    ] = None,
-    threads: Annotated[int | None, typer.Option(help="Numba threads (default all).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the KPIs as JSON.")] = False,
-) -> None:
-    """Simulate a SimConfig file and print KPIs with 95 % intervals.
-
-    The file holds the fields of gridopt.sim.SimConfig (arrays as lists) and an optional
-    [campaign] table with the fields of gridopt.sim.Campaign.
-    """
-    import json
-    import tomllib
-
-    from rich.progress import Progress
-
-    from gridopt.errors import InputError
-    from gridopt.sim import SimConfig, simulate
-
-    text = scenario.read_bytes()
-    try:
-        data = tomllib.loads(text.decode()) if scenario.suffix == ".toml" else json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(str(scenario), f"cannot be parsed ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(str(scenario), "must hold one table of SimConfig fields")
-    cfg = SimConfig.from_dict(data)
-    if policy is not None:
-        cfg = cfg.replace(policy=policy)
-    if as_json:
-        res = simulate(cfg, replications=replications, seed=seed, threads=threads)
-        print(json.dumps(res.to_dict(), indent=2, allow_nan=True))  # noqa: T201 - CLI output
-        return
-    with Progress(console=err_console, transient=True) as bar:
-        task = bar.add_task("simulating", total=replications)
-        res = simulate(
-            cfg,
-            replications=replications,
-            seed=seed,
-            threads=threads,
-            progress=lambda d: bar.update(task, completed=d["done"]),
+    """Run `gridopt plan` on the built-in sample scenario (data/scenario.toml)."""
+    scenario = sample_scenario_path()
+    if scenario is None:
+        raise GridoptError(
+            "the sample scenario data/scenario.toml is not there (run from a source checkout)"
         )
-    rows = [(k, f"{e.mean:.4g}  [{e.low:.4g}, {e.high:.4g}]") for k, e in res.kpis.items()]
-    rows.append(("status", res.status))
-    rows.append(("events/s", f"{res.stats['events_per_s']:.3g}"))
-    _summary_table(f"simulation of {scenario.name} ({res.engine}, {replications} reps)", rows)
-    for w in res.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}")
+    _run_plan(scenario, out, force=force, resume=False, households=households or None)
 
 
 @app.command("import-osm")
@@ -351,6 +391,62 @@ def import_tickets_cmd(
     t2 = time.perf_counter()
     rows = imp.summary() + [("read / write", f"{t1 - t0:.1f} s / {t2 - t1:.1f} s")]
     _summary_table(f"{file.name} imported to {out}", rows)
+
+
+@app.command("simulate")
+@handle_errors
+def simulate_cmd(
+    scenario: Annotated[Path, typer.Argument(help="SimConfig file (.toml or .json).")],
+    replications: Annotated[int, typer.Option("--replications", "-r", help="Replications.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    policy: Annotated[
+        str | None, typer.Option(help="Override the dispatch policy: central, grid, hybrid.")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="Numba threads (default all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the KPIs as JSON.")] = False,
+) -> None:
+    """Simulate a SimConfig file and print KPIs with 95 % intervals.
+
+    The file holds the fields of gridopt.sim.SimConfig (arrays as lists) and an optional
+    [campaign] table with the fields of gridopt.sim.Campaign.
+    """
+    import json
+    import tomllib
+
+    from rich.progress import Progress
+
+    from gridopt.errors import InputError
+    from gridopt.sim import SimConfig, simulate
+
+    text = scenario.read_bytes()
+    try:
+        data = tomllib.loads(text.decode()) if scenario.suffix == ".toml" else json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(str(scenario), f"cannot be parsed ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(str(scenario), "must hold one table of SimConfig fields")
+    cfg = SimConfig.from_dict(data)
+    if policy is not None:
+        cfg = cfg.replace(policy=policy)
+    if as_json:
+        res = simulate(cfg, replications=replications, seed=seed, threads=threads)
+        print(json.dumps(res.to_dict(), indent=2, allow_nan=True))  # noqa: T201 - CLI output
+        return
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("simulating", total=replications)
+        res = simulate(
+            cfg,
+            replications=replications,
+            seed=seed,
+            threads=threads,
+            progress=lambda d: bar.update(task, completed=d["done"]),
+        )
+    rows = [(k, f"{e.mean:.4g}  [{e.low:.4g}, {e.high:.4g}]") for k, e in res.kpis.items()]
+    rows.append(("status", res.status))
+    rows.append(("events/s", f"{res.stats['events_per_s']:.3g}"))
+    _summary_table(f"simulation of {scenario.name} ({res.engine}, {replications} reps)", rows)
+    for w in res.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}")
 
 
 def run() -> None:  # pragma: no cover - entry point used by python -m gridopt

@@ -85,8 +85,16 @@ class UnitsConfig:
     lattice: str = "square"
 
     def __post_init__(self) -> None:
-        _check(self.by in ("building", "compound", "lattice"), "units.by", f"must be building, compound or lattice, got {self.by!r}")
-        _check(self.lattice in ("square", "hex"), "units.lattice", f"must be square or hex, got {self.lattice!r}")
+        _check(
+            self.by in ("building", "compound", "lattice"),
+            "units.by",
+            f"must be building, compound or lattice, got {self.by!r}",
+        )
+        _check(
+            self.lattice in ("square", "hex"),
+            "units.lattice",
+            f"must be square or hex, got {self.lattice!r}",
+        )
         _check(self.cell_size > 0, "units.cell_size", f"must be > 0 metres, got {self.cell_size}")
 
 
@@ -97,7 +105,9 @@ class GridsConfig:
     count: int = 0
     target_attribute: str = "households"
     target_value: float = 0.0
-    balance: dict[str, float] = field(default_factory=lambda: {"households": 0.10, "tickets_per_day": 0.15})
+    balance: dict[str, float] = field(
+        default_factory=lambda: {"households": 0.10, "tickets_per_day": 0.15}
+    )
     compactness: str = "inertia"
     weight_balance: float = 1.0
     weight_compactness: float = 0.3
@@ -110,13 +120,30 @@ class GridsConfig:
     restarts: int = 2
 
     def __post_init__(self) -> None:
-        _check(self.count >= 0, "grids.count", f"must be >= 0 (0: from target_value), got {self.count}")
-        _check(self.count > 0 or self.target_value > 0, "grids.count", "set count, or target_value for a workload per grid")
+        _check(
+            self.count >= 0, "grids.count", f"must be >= 0 (0: from target_value), got {self.count}"
+        )
+        _check(
+            self.count > 0 or self.target_value > 0,
+            "grids.count",
+            "set count, or target_value for a workload per grid",
+        )
         for k, tau in self.balance.items():
-            _check(0 < float(tau) < 1, f"grids.balance.{k}", f"tolerance must be in (0, 1), got {tau}")
-        _check(self.compactness in ("inertia", "radius", "diameter"), "grids.compactness",
-               f"must be inertia, radius or diameter, got {self.compactness!r}")
-        for name in ("weight_balance", "weight_compactness", "weight_travel", "weight_border", "weight_stability"):
+            _check(
+                0 < float(tau) < 1, f"grids.balance.{k}", f"tolerance must be in (0, 1), got {tau}"
+            )
+        _check(
+            self.compactness in ("inertia", "radius", "diameter"),
+            "grids.compactness",
+            f"must be inertia, radius or diameter, got {self.compactness!r}",
+        )
+        for name in (
+            "weight_balance",
+            "weight_compactness",
+            "weight_travel",
+            "weight_border",
+            "weight_stability",
+        ):
             _check(getattr(self, name) >= 0, f"grids.{name}", "must be >= 0")
         _check(self.time_limit > 0, "grids.time_limit", "must be > 0 seconds")
         _check(self.restarts >= 1, "grids.restarts", "must be >= 1")
@@ -138,7 +165,11 @@ class StaffingConfig:
         _check(0 < self.target_utilisation <= 1, "staffing.target_utilisation", "must be in (0, 1]")
         _check(self.sla_minutes > 0, "staffing.sla_minutes", "must be > 0")
         _check(0 < self.sla_share < 1, "staffing.sla_share", "must be in (0, 1)")
-        _check(self.households_per_account_manager > 0, "staffing.households_per_account_manager", "must be > 0")
+        _check(
+            self.households_per_account_manager > 0,
+            "staffing.households_per_account_manager",
+            "must be > 0",
+        )
 
 
 @dataclass(frozen=True)
@@ -166,7 +197,11 @@ class DispatchConfig:
     time_limit: float = 10.0
 
     def __post_init__(self) -> None:
-        _check(self.policy in ("grid_first", "central"), "dispatch.policy", f"must be grid_first or central, got {self.policy!r}")
+        _check(
+            self.policy in ("grid_first", "central"),
+            "dispatch.policy",
+            f"must be grid_first or central, got {self.policy!r}",
+        )
         _check(all(int(d) >= 0 for d in self.days), "dispatch.days", "must be day numbers >= 0")
         _check(self.time_limit > 0, "dispatch.time_limit", "must be > 0 seconds")
 
@@ -186,12 +221,19 @@ class SimulationConfig:
 
     def __post_init__(self) -> None:
         _check(self.days >= 1, "simulation.days", "must be >= 1")
-        _check(0 <= self.warmup_days < self.days, "simulation.warmup_days",
-               f"must be >= 0 and shorter than the horizon ({self.days} days)")
+        _check(
+            0 <= self.warmup_days < self.days,
+            "simulation.warmup_days",
+            f"must be >= 0 and shorter than the horizon ({self.days} days)",
+        )
         _check(self.replications >= 1, "simulation.replications", "must be >= 1")
         for k in ("policy", "baseline"):
             v = getattr(self, k)
-            _check(v in ("grid", "central", "hybrid"), f"simulation.{k}", f"must be grid, central or hybrid, got {v!r}")
+            _check(
+                v in ("grid", "central", "hybrid"),
+                f"simulation.{k}",
+                f"must be grid, central or hybrid, got {v!r}",
+            )
         _check(self.desk_delay_minutes >= 0, "simulation.desk_delay_minutes", "must be >= 0")
 
 
@@ -212,8 +254,15 @@ class CampaignConfig:
     door_accept: float = 0.12
 
     def __post_init__(self) -> None:
-        for k in ("share_targeted", "holdout_share", "sms_response", "call_contact", "call_accept",
-                  "door_visit_share", "door_accept"):
+        for k in (
+            "share_targeted",
+            "holdout_share",
+            "sms_response",
+            "call_contact",
+            "call_accept",
+            "door_visit_share",
+            "door_accept",
+        ):
             v = getattr(self, k)
             _check(0 <= v <= 1, f"campaign.{k}", f"is a probability and must be in [0, 1], got {v}")
         _check(self.call_agents >= 0, "campaign.call_agents", "must be >= 0")
@@ -264,7 +313,9 @@ class ScenarioConfig:
             if "." in key:
                 section, sub = key.split(".", 1)
                 current = top.get(section, getattr(self, section))
-                top[section] = _build(type(current), {**_asdict(current), sub: value}, section, None)
+                top[section] = _build(
+                    type(current), {**_asdict(current), sub: value}, section, None
+                )
             else:
                 top[key] = value
         return dataclasses.replace(self, **top)
@@ -357,7 +408,9 @@ def _build(cls: type, data: dict[str, Any], section: str, text: str | None) -> A
         return cls(**kwargs)
     except InputError as exc:
         key = exc.field.split(".", 1)[1] if "." in exc.field else exc.field
-        raise InputError(exc.field, exc.message + _where(text, section, key.split(".")[0])) from None
+        raise InputError(
+            exc.field, exc.message + _where(text, section, key.split(".")[0])
+        ) from None
 
 
 def _from_dict(data: dict[str, Any], text: str | None, base_dir: str) -> ScenarioConfig:
@@ -370,7 +423,9 @@ def _from_dict(data: dict[str, Any], text: str | None, base_dir: str) -> Scenari
     kwargs: dict[str, Any] = {"base_dir": base_dir}
     for key in _TOP_KEYS:
         if key in data:
-            kwargs[key] = _coerce(typing.get_type_hints(ScenarioConfig)[key], data[key], key, _where(text, None, key))
+            kwargs[key] = _coerce(
+                typing.get_type_hints(ScenarioConfig)[key], data[key], key, _where(text, None, key)
+            )
     for name, cls in _SECTIONS.items():
         if name in data:
             if not isinstance(data[name], dict):
@@ -379,7 +434,9 @@ def _from_dict(data: dict[str, Any], text: str | None, base_dir: str) -> Scenari
             if name == "grids" and "target" in section:
                 target = section.pop("target")
                 if not isinstance(target, dict) or set(target) - {"attribute", "value"}:
-                    raise InputError("grids.target", "must be { attribute = \"households\", value = 800 }")
+                    raise InputError(
+                        "grids.target", 'must be { attribute = "households", value = 800 }'
+                    )
                 section.setdefault("target_attribute", target.get("attribute", "households"))
                 section.setdefault("target_value", target.get("value", 0.0))
             if name == "grids" and "weights" in section:

@@ -62,7 +62,12 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def _table(df: pd.DataFrame, *, red_rows: Sequence[bool] | None = None, red_cells: Mapping[str, Any] | None = None) -> str:
+def _table(
+    df: pd.DataFrame,
+    *,
+    red_rows: Sequence[bool] | None = None,
+    red_cells: Mapping[str, Any] | None = None,
+) -> str:
     cols = list(df.columns)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
     rows = []
@@ -100,9 +105,22 @@ def svg_grid_map(grid_polygons: Any, table: pd.DataFrame | None = None, *, width
     x0, y0, x1, y1 = geoms.total_bounds
     scale = width / max(x1 - x0, 1e-9)
     height = int((y1 - y0) * scale) + 1
-    palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
+    palette = [
+        "#4e79a7",
+        "#f28e2b",
+        "#e15759",
+        "#76b7b2",
+        "#59a14f",
+        "#edc948",
+        "#b07aa1",
+        "#ff9da7",
+        "#9c755f",
+        "#bab0ac",
+    ]
     lookup = table.set_index("grid") if table is not None and "grid" in table.columns else None
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="grid map">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="grid map">'
+    ]
     for gid, geom in zip(grid_polygons.index, geoms, strict=True):
         if geom is None or geom.is_empty:
             continue
@@ -114,7 +132,9 @@ def svg_grid_map(grid_polygons: Any, table: pd.DataFrame | None = None, *, width
                 xy = np.asarray(ring.coords)
                 px = (xy[:, 0] - x0) * scale
                 py = (y1 - xy[:, 1]) * scale
-                d.append("M" + " L".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py, strict=True)) + " Z")
+                d.append(
+                    "M" + " L".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py, strict=True)) + " Z"
+                )
         tip = f"grid {gid}"
         if lookup is not None and gid in lookup.index:
             row = lookup.loc[gid]
@@ -171,23 +191,36 @@ def render_report(
         red = list(rr < RENEWAL_RED_LINE)
         red_cells["renewal_rate"] = lambda v: float(v) < RENEWAL_RED_LINE
     body = [f"<h1>{html.escape(title)}</h1>"]
-    body.append('<div class="kpis">' + "".join(
-        f'<div class="kpi"><div class="v">{_fmt(v)}</div><div class="k">{html.escape(str(k))}</div></div>'
-        for k, v in kpis.items()
-    ) + "</div>")
+    body.append(
+        '<div class="kpis">'
+        + "".join(
+            f'<div class="kpi"><div class="v">{_fmt(v)}</div><div class="k">{html.escape(str(k))}</div></div>'
+            for k, v in kpis.items()
+        )
+        + "</div>"
+    )
     if warnings:
-        body.append("<h2>Warnings</h2>" + "".join(f'<div class="warn">{html.escape(w)}</div>' for w in warnings))
+        body.append(
+            "<h2>Warnings</h2>"
+            + "".join(f'<div class="warn">{html.escape(w)}</div>' for w in warnings)
+        )
     if svg_map:
         body.append("<h2>Grid map</h2><p class='note'>Hover a grid for its figures.</p>" + svg_map)
     if images:
-        body.append('<h2>Maps and charts</h2><div class="maps">' + "".join(
-            f"<figure>{_img(p, cap)}<figcaption class='note'>{html.escape(cap)}</figcaption></figure>"
-            for cap, p in images.items()
-        ) + "</div>")
+        body.append(
+            '<h2>Maps and charts</h2><div class="maps">'
+            + "".join(
+                f"<figure>{_img(p, cap)}<figcaption class='note'>{html.escape(cap)}</figcaption></figure>"
+                for cap, p in images.items()
+            )
+            + "</div>"
+        )
     if comparison is not None and len(comparison):
-        body.append("<h2>Central dispatch versus grid model</h2>"
-                    "<p class='note'>Same random demand in both (common random numbers); "
-                    "95 % confidence intervals over replications.</p>" + _table(comparison))
+        body.append(
+            "<h2>Central dispatch versus grid model</h2>"
+            "<p class='note'>Same random demand in both (common random numbers); "
+            "95 % confidence intervals over replications.</p>" + _table(comparison)
+        )
     if funnel is not None and len(funnel):
         body.append("<h2>Campaign funnel</h2>" + _table(funnel))
     if staffing_table is not None and len(staffing_table):

@@ -1,0 +1,102 @@
+"""The planning pipeline end to end on a small generated city."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridopt.config import parse_scenario
+from gridopt.plan import plan, write_plan
+
+SCENARIO = """
+seed = 5
+[grids]
+count = 3
+time_limit = 2.0
+restarts = 1
+balance = { households = 0.2 }
+[ownership]
+time_limit = 5.0
+[dispatch]
+time_limit = 1.0
+[simulation]
+days = 14
+warmup_days = 2
+replications = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory):
+    out = tmp_path_factory.mktemp("plan")
+    cfg = parse_scenario(SCENARIO)
+    result = plan(cfg, households=2_500, out=out)
+    written = write_plan(result, out)
+    return cfg, out, result, written
+
+
+@pytest.mark.slow
+def test_every_household_has_one_grid_and_owner(planned):
+    _, _, result, _ = planned
+    hh = result.households_table
+    assert len(hh) == 2_500
+    assert hh["grid"].between(0, 2).all()
+    assert (hh["owner"] >= 0).all()
+    owners = set(result.staff.ids[result.staff.of_role("account_manager")].tolist())
+    assert set(hh["owner"].unique()) <= owners
+
+
+@pytest.mark.slow
+def test_every_grid_has_a_technician_and_table_adds_up(planned):
+    _, _, result, _ = planned
+    t = result.grid_table
+    assert (t["technicians"] >= 1).all()
+    assert t["households"].sum() == 2_500
+    assert np.isclose(t["sales_target_share"].sum(), 1.0, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_files_written(planned):
+    _, out, result, written = planned
+    names = {p.name for p in written}
+    assert {"grids.gpkg", "households.parquet", "staff.csv", "kpis.json", "report.html"} <= names
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert kpis["grids"] == 3
+    assert pd.read_parquet(out / "households.parquet")["grid"].nunique() == 3
+    html = (out / "report.html").read_text()
+    assert (
+        "<svg" in html
+        and "85 %" in html
+        and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    )
+
+
+@pytest.mark.slow
+def test_comparison_has_intervals(planned):
+    cfg, _, result, _ = planned
+    cmp = result.comparison
+    row = cmp[cmp["kpi"] == "response_onsite_mean"].iloc[0]
+    assert row["95% low"] <= row["difference"] <= row["95% high"]
+    assert row[cfg.simulation.baseline] > 0
+
+
+@pytest.mark.slow
+def test_resume_reuses_unchanged_stages(planned):
+    cfg, out, first, _ = planned
+    again = plan(cfg, households=2_500, out=out, resume=True)
+    assert again.timings["partition"] == 0.0 and again.timings["simulation"] == 0.0
+    assert np.array_equal(again.layout.labels, first.layout.labels)
+    changed = cfg.replace(**{"simulation.replications": 2})
+    third = plan(changed, households=2_500, out=out, resume=True)
+    assert third.timings["partition"] == 0.0
+    assert third.timings["simulation"] > 0.0
+
+
+def test_missing_inputs_named():
+    from gridopt.errors import InputError
+
+    with pytest.raises(InputError, match="inputs: name a city"):
+        plan(parse_scenario("[grids]\ncount = 3\n"))
