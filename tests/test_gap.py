@@ -397,3 +397,15 @@ def test_assign_owners_flow_matches_cpsat(seed):
     assert flow.status == cpsat.status == "optimal"
     assert flow.objective == pytest.approx(cpsat.objective)
     assert (flow.loads[:, 0] >= 8).all() and (flow.loads[:, 0] <= 12).all()
+
+
+def test_assign_owners_minimum_loads_force_changes(two_grids):
+    hh, staff, hg = two_grids
+    current = np.array([1, 1, 1, 1, 3, 3])
+    lim = OwnerLimits(min_households=[2, 2, 0], max_households=[4, 4, 5])
+    res = assign_owners(hh, staff, household_grid=hg, current_owner=current, limits=lim,
+                        max_changes=1, time_limit=5)  # fmt: skip
+    assert res.status == "infeasible" and "force at least 2 changes" in res.reasons[0]
+    ok = assign_owners(hh, staff, household_grid=hg, current_owner=current, limits=lim,
+                       max_changes=2, time_limit=5)  # fmt: skip
+    assert ok.is_feasible() and ok.n_changes == 2 and ok.loads[:2, 0].tolist() == [2.0, 2.0]

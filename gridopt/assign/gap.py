@@ -1404,6 +1404,7 @@ def assign_owners(
                 _report(progress, stage, done, len(todo), specs[k], got)
 
     run(list(range(n_models)), "assign")
+    cap_failed = False
     if max_changes is not None:
         # share the cap out in proportion to the changes each model wanted, never below
         # the changes its limits force, and solve again the models over their share
@@ -1421,9 +1422,27 @@ def assign_owners(
                 extra[np.argsort(-(share - extra), kind="stable")[:left]] += 1
             budget = forced + extra
             again = [k for k in range(n_models) if wanted[k] > budget[k]]
+            first = {k: results[k] for k in again}
             for k in again:
                 specs[k]["budget"] = int(budget[k])
             run(again, "change cap")
+            # a model that cannot meet its share keeps its first solution; the cap is
+            # then checked on the total below
+            for k in again:
+                if results[k].choice is None:
+                    log.info(
+                        "grids %s: no solution within %d changes", specs[k]["grids"][:6], budget[k]
+                    )
+                    results[k] = first[k]
+            total = sum(_n_changes(s, r) for s, r in zip(specs, results, strict=True))
+            if total > int(max_changes):
+                cap_failed = True
+                failed = [k for k in again if results[k] is first[k]]
+                grids = [specs[k]["grids"][:3].tolist() for k in failed[:5]]
+                reasons.append(
+                    f"max_changes={int(max_changes)} cannot be met: the limits need {total} changes "
+                    f"with the cap shared out by grid (grids short of their share: {grids})"
+                )
     owner_pos = np.full(n_h, -1, dtype=np.int64)
     infos: list[dict[str, Any]] = []
     obj = bound = 0.0
@@ -1458,7 +1477,7 @@ def assign_owners(
         infos.append(info)
     wall = time.perf_counter() - t0
     if reasons:
-        status = "infeasible" if "infeasible" in statuses else "time_limit"
+        status = "infeasible" if "infeasible" in statuses or cap_failed else "time_limit"
         return Assignment(
             status,
             empty,
@@ -1620,8 +1639,13 @@ def _model_spec(
     # changes forced by the limits: current owner not eligible here, or over its maximum
     keepable = np.zeros(n_h, dtype=bool)
     keepable[hh_i[keep]] = True
-    over = np.bincount(cur_local[keepable], minlength=n_o) - hi_m[:, 0]
-    spec["forced"] = int((had_owner[hs] & ~keepable).sum() + np.maximum(over, 0).sum())
+    kept_now = np.bincount(cur_local[keepable], minlength=n_o)
+    n_moved = int((had_owner[hs] & ~keepable).sum())  # current owner not eligible here
+    n_free = int((~had_owner[hs]).sum()) + n_moved  # can fill minimum loads without a change
+    over = int(np.maximum(kept_now - hi_m[:, 0], 0).sum())
+    under = int(np.maximum(lo_m[:, 0] - kept_now, 0).sum())
+    # each further change relieves at most one owner above its maximum and one below its minimum
+    spec["forced"] = n_moved + max(over, under - n_free)
     spec["model"] = _Model(
         n_jobs=n_h,
         n_agents=n_o,
