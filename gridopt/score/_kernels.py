@@ -6,12 +6,15 @@ write their results into caller-allocated arrays.
 
 Score of a layout (all coefficients are precomputed by the caller)::
 
-    sum_g sum_a  cs[a] * r_ga**2 + ch[a] * max(0, |r_ga| - tau[a])     r_ga = tot_ga / target_ga - 1
+    sum_g sum_a  cs[a] * r_ga**2 + ch[a] * max(0, |r_ga| - tau[a])     r_ga = tot_ga * itarget_ga - 1
   + coef[0] * sum_g inertia_g                  (mass-weighted moment of inertia about the centroid)
   + coef[1] * sum_i load_i * |p_i - base_g|   (travel to the grid base)
   + coef[2] * cut length                       (border: length of edges between grids)
   + coef[3] * sum_i hh_i [label_i != prev_i]   (stability)
   + coef[4] * (max_g diam_g + mean_g diam_g) / 2   (diameter on the distance matrix D)
+
+``itarget`` (n_grids, n_attributes) holds 1 / target (multiplications are cheaper than
+divisions in the delta kernels).
 
 State arrays kept by the caller and updated in place by the ``apply_*`` kernels:
 
@@ -29,7 +32,7 @@ from numba import njit
 # ----------------------------------------------------------------------------- helpers
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _pen(r, cs, ch, tau):
     ex = abs(r) - tau
     p = cs * r * r
@@ -38,7 +41,7 @@ def _pen(r, cs, ch, tau):
     return p
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _inertia(w, sx, sy, sq):
     if w <= 0.0:
         return 0.0
@@ -48,14 +51,14 @@ def _inertia(w, sx, sy, sq):
     return v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _dist(x, y, i, bx, by, g):
     dx = x[i] - bx[g]
     dy = y[i] - by[g]
     return np.sqrt(dx * dx + dy * dy)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _diam_members(members, n_members, D):
     best = 0.0
     for p in range(n_members):
@@ -67,7 +70,7 @@ def _diam_members(members, n_members, D):
     return best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _next(rng):
     """xorshift64* step on the uint64 (1,) state; returns a float in [0, 1)."""
     v = rng[0]
@@ -78,17 +81,17 @@ def _next(rng):
     return float((v * np.uint64(2685821657736338717)) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _randint(rng, n):
     return int(_next(rng) * n)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _ne(a, b):
     return 1.0 if a != b else 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _collect(labels, g, skip, extra, members):
     """Members of grid g without ``skip`` plus ``extra`` (-1 for none) into ``members``."""
     n_members = 0
@@ -102,7 +105,7 @@ def _collect(labels, g, skip, extra, members):
     return n_members
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _diam_after_remove(labels, a, i, D, diam_a, members):
     # i is not an end of a diametral pair: the diameter stays
     ecc = 0.0
@@ -117,7 +120,7 @@ def _diam_after_remove(labels, a, i, D, diam_a, members):
     return _diam_members(members, n_members, D)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _diam_after_add(labels, b, i, D, diam_b):
     best = diam_b
     for u in range(labels.shape[0]):
@@ -128,7 +131,7 @@ def _diam_after_add(labels, b, i, D, diam_b):
     return best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _diam_term(diam, a, da, b, db):
     """(max + mean)/2 of the diameters with grids a, b replaced by da, db."""
     k = diam.shape[0]
@@ -152,7 +155,7 @@ def _diam_term(diam, a, da, b, db):
 @njit(cache=True, nogil=True)
 def full_eval(
     labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
-    target, cs, ch, tau, coef, D, tot, mom, acc, diam, terms,
+    itarget, cs, ch, tau, coef, D, tot, mom, acc, diam, terms,
 ):  # fmt: skip
     """Evaluate a layout from scratch; fill tot, mom, acc, diam and terms (5,); return total."""
     n = labels.shape[0]
@@ -188,7 +191,7 @@ def full_eval(
     inert = 0.0
     for g in range(k):
         for t in range(m):
-            bal += _pen(tot[g, t] / target[g, t] - 1.0, cs[t], ch[t], tau[t])
+            bal += _pen(tot[g, t] * itarget[g, t] - 1.0, cs[t], ch[t], tau[t])
         inert += _inertia(mom[g, 0], mom[g, 1], mom[g, 2], mom[g, 3])
     dterm = 0.0
     if coef[4] != 0.0:
@@ -215,10 +218,10 @@ def full_eval(
 # ------------------------------------------------------------------------------ moves
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def delta_move(
     i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
-    target, cs, ch, tau, coef, D, tot, mom, diam, members,
+    itarget, cs, ch, tau, coef, D, tot, mom, diam, members,
 ):  # fmt: skip
     """Score change if unit i moves from its grid to grid b (state is not changed)."""
     a = labels[i]
@@ -228,12 +231,12 @@ def delta_move(
     d = 0.0
     for t in range(m):
         v = attrs[i, t]
-        ta = target[a, t]
-        tb = target[b, t]
-        d += _pen((tot[a, t] - v) / ta - 1.0, cs[t], ch[t], tau[t])
-        d -= _pen(tot[a, t] / ta - 1.0, cs[t], ch[t], tau[t])
-        d += _pen((tot[b, t] + v) / tb - 1.0, cs[t], ch[t], tau[t])
-        d -= _pen(tot[b, t] / tb - 1.0, cs[t], ch[t], tau[t])
+        ta = itarget[a, t]
+        tb = itarget[b, t]
+        d += _pen((tot[a, t] - v) * ta - 1.0, cs[t], ch[t], tau[t])
+        d -= _pen(tot[a, t] * ta - 1.0, cs[t], ch[t], tau[t])
+        d += _pen((tot[b, t] + v) * tb - 1.0, cs[t], ch[t], tau[t])
+        d -= _pen(tot[b, t] * tb - 1.0, cs[t], ch[t], tau[t])
     if coef[0] != 0.0:
         wi = w[i]
         wx = wi * x[i]
@@ -266,7 +269,7 @@ def delta_move(
     return d
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def apply_move(
     i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
     coef, D, tot, mom, acc, diam, members,
@@ -312,10 +315,10 @@ def apply_move(
     labels[i] = b
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def delta_swap(
     i, j, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
-    target, cs, ch, tau, coef, D, tot, mom, diam, members,
+    itarget, cs, ch, tau, coef, D, tot, mom, diam, members,
 ):  # fmt: skip
     """Score change if unit i (grid a) and unit j (grid b) exchange grids."""
     a = labels[i]
@@ -326,12 +329,12 @@ def delta_swap(
     d = 0.0
     for t in range(m):
         v = attrs[j, t] - attrs[i, t]
-        ta = target[a, t]
-        tb = target[b, t]
-        d += _pen((tot[a, t] + v) / ta - 1.0, cs[t], ch[t], tau[t])
-        d -= _pen(tot[a, t] / ta - 1.0, cs[t], ch[t], tau[t])
-        d += _pen((tot[b, t] - v) / tb - 1.0, cs[t], ch[t], tau[t])
-        d -= _pen(tot[b, t] / tb - 1.0, cs[t], ch[t], tau[t])
+        ta = itarget[a, t]
+        tb = itarget[b, t]
+        d += _pen((tot[a, t] + v) * ta - 1.0, cs[t], ch[t], tau[t])
+        d -= _pen(tot[a, t] * ta - 1.0, cs[t], ch[t], tau[t])
+        d += _pen((tot[b, t] - v) * tb - 1.0, cs[t], ch[t], tau[t])
+        d -= _pen(tot[b, t] * tb - 1.0, cs[t], ch[t], tau[t])
     if coef[0] != 0.0:
         dw = w[j] - w[i]
         dx = w[j] * x[j] - w[i] * x[i]
@@ -385,20 +388,67 @@ def delta_swap(
 @njit(cache=True, nogil=True)
 def delta_moves_batch(
     units, to_grid, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
-    target, cs, ch, tau, coef, D, tot, mom, diam, members, out,
+    itarget, cs, ch, tau, coef, D, tot, mom, diam, members, out,
 ):  # fmt: skip
-    """Delta of each candidate move (units[q] -> to_grid[q]) into ``out``; state unchanged."""
+    """Delta of each candidate move (units[q] -> to_grid[q]) into ``out``; state unchanged.
+
+    The body of :func:`delta_move` is repeated here on purpose: Numba's inliner keeps
+    reference-count operations on the 25 array arguments in every iteration, which
+    costs more than the evaluation itself.
+    """
     for q in range(units.shape[0]):
-        out[q] = delta_move(
-            units[q], to_grid[q], labels, x, y, w, attrs, load, hh, prev, indptr, indices,
-            elen, bx, by, target, cs, ch, tau, coef, D, tot, mom, diam, members,
-        )  # fmt: skip
+        i = units[q]
+        b = to_grid[q]
+        a = labels[i]
+        if a == b:
+            out[q] = 0.0
+            continue
+        m = tot.shape[1]
+        d = 0.0
+        for t in range(m):
+            v = attrs[i, t]
+            ta = itarget[a, t]
+            tb = itarget[b, t]
+            d += _pen((tot[a, t] - v) * ta - 1.0, cs[t], ch[t], tau[t])
+            d -= _pen(tot[a, t] * ta - 1.0, cs[t], ch[t], tau[t])
+            d += _pen((tot[b, t] + v) * tb - 1.0, cs[t], ch[t], tau[t])
+            d -= _pen(tot[b, t] * tb - 1.0, cs[t], ch[t], tau[t])
+        if coef[0] != 0.0:
+            wi = w[i]
+            wx = wi * x[i]
+            wy = wi * y[i]
+            wq = wi * (x[i] * x[i] + y[i] * y[i])
+            d += coef[0] * (
+                _inertia(mom[a, 0] - wi, mom[a, 1] - wx, mom[a, 2] - wy, mom[a, 3] - wq)
+                - _inertia(mom[a, 0], mom[a, 1], mom[a, 2], mom[a, 3])
+                + _inertia(mom[b, 0] + wi, mom[b, 1] + wx, mom[b, 2] + wy, mom[b, 3] + wq)
+                - _inertia(mom[b, 0], mom[b, 1], mom[b, 2], mom[b, 3])
+            )
+        if coef[1] != 0.0:
+            d += coef[1] * load[i] * (_dist(x, y, i, bx, by, b) - _dist(x, y, i, bx, by, a))
+        if coef[2] != 0.0:
+            c = 0.0
+            for e in range(indptr[i], indptr[i + 1]):
+                lj = labels[indices[e]]
+                if lj == a:
+                    c += elen[e]
+                elif lj == b:
+                    c -= elen[e]
+            d += coef[2] * c
+        if coef[3] != 0.0:
+            p = prev[i]
+            d += coef[3] * hh[i] * (_ne(b, p) - _ne(a, p))
+        if coef[4] != 0.0:
+            da = _diam_after_remove(labels, a, i, D, diam[a], members)
+            db = _diam_after_add(labels, b, i, D, diam[b])
+            d += coef[4] * (_diam_term(diam, a, da, b, db) - _diam_term(diam, -1, 0.0, -1, 0.0))
+        out[q] = d
 
 
 # ------------------------------------------------------------------------ contiguity
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def can_remove(i, labels, indptr, indices, stamp, mark, queue, limit):
     """True if grid labels[i] stays connected without unit i (bounded BFS; conservative).
 
@@ -485,7 +535,7 @@ def fill_unassigned(labels, indptr, indices, queue):
 # ------------------------------------------------------------------- region growing
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _heap_push(hk, hv, size, key, val):
     p = size
     hk[p] = key
@@ -504,7 +554,7 @@ def _heap_push(hk, hv, size, key, val):
     return size + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _heap_pop(hk, hv, size):
     size -= 1
     hk[0] = hk[size]
@@ -575,7 +625,7 @@ def grow_regions(indptr, indices, ew, sources, source_grid, offset, labels, dist
                 size = _heap_push(hk, hv, size, nd, v * k + g)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def cut_pieces(i, labels, indptr, indices, stamp, mark, queue, limit):
     """Units cut off from the rest of grid labels[i] when unit i leaves it.
 
@@ -639,7 +689,7 @@ def cut_pieces(i, labels, indptr, indices, stamp, mark, queue, limit):
 @njit(cache=True, nogil=True)
 def anneal(
     labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
-    target, cs, ch, tau, coef, D, tot, mom, acc, diam, members,
+    itarget, cs, ch, tau, coef, D, tot, mom, acc, diam, members,
     frozen, sizes, contiguous, bfs_limit, group_limit, n_iter, t_start, t_end, p_swap, rng,
     stamp, mark, queue, stats,
 ):  # fmt: skip
@@ -681,7 +731,7 @@ def anneal(
                 continue
             d = delta_swap(
                 i, j, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
-                target, cs, ch, tau, coef, D, tot, mom, diam, members,
+                itarget, cs, ch, tau, coef, D, tot, mom, diam, members,
             )  # fmt: skip
             if d > 0.0 and _next(rng) >= np.exp(-d / temp):
                 continue
@@ -746,7 +796,7 @@ def anneal(
                 u = i if q < 0 else queue[q]
                 d += delta_move(
                     u, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen,
-                    bx, by, target, cs, ch, tau, coef, D, tot, mom, diam, members,
+                    bx, by, itarget, cs, ch, tau, coef, D, tot, mom, diam, members,
                 )  # fmt: skip
                 apply_move(
                     u, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen,
@@ -767,10 +817,46 @@ def anneal(
             if d < 0.0:
                 stats[3] += 1
             continue
-        d = delta_move(
-            i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
-            target, cs, ch, tau, coef, D, tot, mom, diam, members,
-        )  # fmt: skip
+        # delta_move, repeated inline (see delta_moves_batch)
+        m = tot.shape[1]
+        d = 0.0
+        for t in range(m):
+            v = attrs[i, t]
+            ta = itarget[a, t]
+            tb = itarget[b, t]
+            d += _pen((tot[a, t] - v) * ta - 1.0, cs[t], ch[t], tau[t])
+            d -= _pen(tot[a, t] * ta - 1.0, cs[t], ch[t], tau[t])
+            d += _pen((tot[b, t] + v) * tb - 1.0, cs[t], ch[t], tau[t])
+            d -= _pen(tot[b, t] * tb - 1.0, cs[t], ch[t], tau[t])
+        if coef[0] != 0.0:
+            wi = w[i]
+            wx = wi * x[i]
+            wy = wi * y[i]
+            wq = wi * (x[i] * x[i] + y[i] * y[i])
+            d += coef[0] * (
+                _inertia(mom[a, 0] - wi, mom[a, 1] - wx, mom[a, 2] - wy, mom[a, 3] - wq)
+                - _inertia(mom[a, 0], mom[a, 1], mom[a, 2], mom[a, 3])
+                + _inertia(mom[b, 0] + wi, mom[b, 1] + wx, mom[b, 2] + wy, mom[b, 3] + wq)
+                - _inertia(mom[b, 0], mom[b, 1], mom[b, 2], mom[b, 3])
+            )
+        if coef[1] != 0.0:
+            d += coef[1] * load[i] * (_dist(x, y, i, bx, by, b) - _dist(x, y, i, bx, by, a))
+        if coef[2] != 0.0:
+            c = 0.0
+            for e in range(indptr[i], indptr[i + 1]):
+                lj = labels[indices[e]]
+                if lj == a:
+                    c += elen[e]
+                elif lj == b:
+                    c -= elen[e]
+            d += coef[2] * c
+        if coef[3] != 0.0:
+            p = prev[i]
+            d += coef[3] * hh[i] * (_ne(b, p) - _ne(a, p))
+        if coef[4] != 0.0:
+            da = _diam_after_remove(labels, a, i, D, diam[a], members)
+            db = _diam_after_add(labels, b, i, D, diam[b])
+            d += coef[4] * (_diam_term(diam, a, da, b, db) - _diam_term(diam, -1, 0.0, -1, 0.0))
         if d > 0.0 and _next(rng) >= np.exp(-d / temp):
             continue
         apply_move(
@@ -789,7 +875,7 @@ def anneal(
 @njit(cache=True, nogil=True)
 def relabel(
     units, new_grid, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
-    target, cs, ch, tau, coef, D, tot, mom, acc, diam, members, sizes,
+    itarget, cs, ch, tau, coef, D, tot, mom, acc, diam, members, sizes,
 ):  # fmt: skip
     """Move units[q] to new_grid[q] one after another, in place; returns the score change."""
     total = 0.0
@@ -801,7 +887,7 @@ def relabel(
             continue
         total += delta_move(
             i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,
-            target, cs, ch, tau, coef, D, tot, mom, diam, members,
+            itarget, cs, ch, tau, coef, D, tot, mom, diam, members,
         )  # fmt: skip
         apply_move(
             i, b, labels, x, y, w, attrs, load, hh, prev, indptr, indices, elen, bx, by,

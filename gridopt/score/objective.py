@@ -253,6 +253,7 @@ class Scorer:
                 target[:, t] = arr * (totals[t] / arr.sum())
         self.attrs = attrs
         self.target = np.ascontiguousarray(target)
+        self.itarget = np.ascontiguousarray(1.0 / target)
         tau = np.array(objective.tolerances, dtype=np.float64)
         bw = np.array([objective.balance_weights.get(a, 1.0) for a in objective.attributes])
         self.tau = tau
@@ -379,8 +380,8 @@ class Scorer:
         )  # fmt: skip
 
     def params(self) -> tuple[Any, ...]:
-        """The objective coefficients, in kernel order (target ... D)."""
-        return (self.target, self.cs, self.ch, self.tau, self.coef, self.D)
+        """The objective coefficients, in kernel order (1 / target ... D)."""
+        return (self.itarget, self.cs, self.ch, self.tau, self.coef, self.D)
 
     def check_labels(self, labels: ArrayLike) -> NDArray[np.int32]:
         """Validate a layout's labels and return them as C-contiguous int32."""
