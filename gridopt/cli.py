@@ -258,6 +258,72 @@ def plan_cmd(
     _run_plan(scenario, out, force=force, resume=resume)
 
 
+@app.command("sweep")
+@handle_errors
+def sweep_cmd(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    vary: Annotated[
+        list[str],
+        typer.Option(
+            "--vary",
+            help="KEY=V1,V2,... (grids, technicians_per_grid, or any section.key); repeatable.",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder for sweep.csv and sweep.png.")
+    ] = Path("sweep"),
+    scheduler: Annotated[
+        str,
+        typer.Option(
+            help="serial, processes (local, default) or a Dask scheduler address tcp://HOST:PORT."
+        ),
+    ] = "processes",
+    workers: Annotated[int, typer.Option(help="Local processes (0: one per core).")] = 0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for a Dask scheduler.")] = 10.0,
+    force: Annotated[
+        bool, typer.Option(help="Write into a folder that holds other files.")
+    ] = False,
+) -> None:
+    """Run every combination of the varied keys; one table and a chart."""
+    from gridopt.config import load_scenario
+    from gridopt.io.write import write_table
+    from gridopt.sweep import parse_vary, sweep, sweep_chart
+
+    cfg = load_scenario(scenario)
+    changes = parse_vary(vary)
+    prepare_out_dir(out, force, "sweep.csv")
+    from rich.progress import Progress
+
+    with Progress(console=console) as bar:
+        task = bar.add_task("sweep", total=None)
+
+        def progress(info: dict[str, Any]) -> None:
+            bar.update(task, total=info["total"], completed=info["done"])
+
+        result = sweep(
+            cfg,
+            changes,
+            executor=scheduler,
+            n_workers=workers or None,
+            timeout=timeout,
+            progress=progress,
+        )
+    write_table(result.table, out / "sweep.csv")
+    sweep_chart(result, out / "sweep.png")
+    from rich.table import Table
+
+    table = Table(title=f"sweep on {result.executor}, {result.seconds:.0f} s")
+    cols = [c for c in result.table.columns if ":low" not in c and ":high" not in c]
+    for c in cols:
+        table.add_column(c, justify="right")
+    for _, row in result.table.iterrows():
+        table.add_row(
+            *[f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in cols]
+        )
+    console.print(table)
+    console.print(f"written: {out / 'sweep.csv'}, {out / 'sweep.png'}")
+
+
 @app.command("demo")
 @handle_errors
 def demo_cmd(

@@ -117,9 +117,11 @@ class GridsConfig:
     contiguity: bool = True
     anchor_to_stations: bool = False
     time_limit: float = 20.0
+    max_iterations: int = 0
     restarts: int = 2
 
     def __post_init__(self) -> None:
+        _check(self.max_iterations >= 0, "grids.max_iterations", "must be >= 0 (0: no limit)")
         _check(
             self.count >= 0, "grids.count", f"must be >= 0 (0: from target_value), got {self.count}"
         )
@@ -159,6 +161,7 @@ class StaffingConfig:
     sla_share: float = 0.8
     households_per_account_manager: float = 900.0
     sales_visits_per_installer_day: float = 6.0
+    technicians_per_grid: int = 0
 
     def __post_init__(self) -> None:
         _check(self.shift_minutes > 0, "staffing.shift_minutes", "must be > 0")
@@ -169,6 +172,11 @@ class StaffingConfig:
             self.households_per_account_manager > 0,
             "staffing.households_per_account_manager",
             "must be > 0",
+        )
+        _check(
+            self.technicians_per_grid >= 0,
+            "staffing.technicians_per_grid",
+            "must be >= 0 (0: from the workload)",
         )
 
 
@@ -532,6 +540,7 @@ weights = { balance = 1.0, compactness = 0.3, travel = 0.0, border = 0.0, stabil
 contiguity = true
 anchor_to_stations = false
 time_limit = 20.0             # seconds for the optimiser
+# max_iterations = 200000     # stop after this many moves instead (reproducible on any machine)
 restarts = 2
 
 [staffing]
@@ -540,6 +549,7 @@ target_utilisation = 0.75
 sla_minutes = 240.0           # repair response target (arrival to on site)
 sla_share = 0.8               # share of tickets that must meet it (Erlang C sizing)
 households_per_account_manager = 900.0
+technicians_per_grid = 0      # 0: from the workload; N: a team of N technicians in every grid
 
 [ownership]
 min_share = 0.7               # each owner carries 70 % .. 130 % of the mean load

@@ -323,7 +323,8 @@ def _partition(cfg: ScenarioConfig, city: Any, units: Units, progress: Progress 
         n_grids,
         objective,
         seed=cfg.seed,
-        time_limit=g.time_limit,
+        time_limit=g.time_limit if not g.max_iterations else float("inf"),
+        max_iterations=g.max_iterations or None,
         n_restarts=g.restarts,
         contiguity=g.contiguity,
         stations=stations,
@@ -440,6 +441,41 @@ def _hire(needed: NDArray[np.int64], layout: Layout, units: Units, shift: float)
         skills=skills,
         capacity=np.where(role == ROLE_ACCOUNT_MANAGER, 900.0, shift),
         grid=gi.astype(np.int32),
+    )
+
+
+def _fixed_technicians(
+    staff: Staff, layout: Layout, units: Units, per_grid: int, shift: float
+) -> Staff:
+    """Replace the technicians by a team of ``per_grid`` in every grid, at the grid centre.
+
+    Every third technician of a team works the evening shift (from noon), the others the
+    day shift (from 08:00), so that each team covers the evening peak of TV faults.
+    """
+    from gridopt.model import SKILL_FIBER, SKILL_INSTALL, SKILL_REPAIR
+
+    g = layout.n_grids
+    cnt = np.bincount(layout.labels, minlength=g).astype(float)
+    cx = np.bincount(layout.labels, weights=units.x, minlength=g) / cnt
+    cy = np.bincount(layout.labels, weights=units.y, minlength=g) / cnt
+    keep = staff.role != ROLE_TECHNICIAN
+    gi = np.repeat(np.arange(g), per_grid)
+    k = np.tile(np.arange(per_grid), g)
+    start = np.where(k % 3 == 2, 720.0, 480.0)
+    n = gi.shape[0]
+    first_id = int(staff.ids.max()) + 1 if staff.n_staff else 1
+    return Staff(
+        ids=np.concatenate([staff.ids[keep], first_id + np.arange(n)]),
+        role=np.concatenate([staff.role[keep], np.full(n, ROLE_TECHNICIAN)]),
+        x=np.concatenate([staff.x[keep], cx[gi]]),
+        y=np.concatenate([staff.y[keep], cy[gi]]),
+        shift_start=np.concatenate([staff.shift_start[keep], start]),
+        shift_end=np.concatenate([staff.shift_end[keep], start + shift + 60.0]),
+        skills=np.concatenate(
+            [staff.skills[keep], np.full(n, SKILL_REPAIR | SKILL_FIBER | SKILL_INSTALL)]
+        ),
+        capacity=np.concatenate([staff.capacity[keep], np.full(n, shift)]),
+        grid=np.concatenate([staff.grid[keep], gi]),
     )
 
 
@@ -773,6 +809,7 @@ def plan(
     out: str | Path | None = None,
     resume: bool = False,
     households: int | None = None,
+    skip: tuple[str, ...] = (),
     progress: Progress | None = None,
 ) -> PlanResult:
     """Run the whole pipeline on a scenario.
@@ -788,6 +825,9 @@ def plan(
     households : int, optional
         Ignore the scenario's inputs and generate a city of this many households (tests,
         sweeps and quick looks).
+    skip : tuple of str
+        Stages not to run: any of ``"ownership"``, ``"dispatch"``, ``"simulation"`` (their
+        fields are then None / empty). Sweeps skip the first two.
     progress : callable, optional
         Called as ``progress(stage, info)``.
 
@@ -820,6 +860,9 @@ def plan(
     def staffing_stage() -> tuple[Any, Staff, list[str]]:
         st = _staffing(cfg, units, layout)
         needed = _needed(st, layout.n_grids)
+        tpg = cfg.staffing.technicians_per_grid
+        if tpg:
+            needed[:, ROLE_TECHNICIAN] = tpg
         if getattr(city, "staff", None) is None:
             roster = _hire(needed, layout, units, cfg.staffing.shift_minutes)
             return (
@@ -828,21 +871,39 @@ def plan(
                 ["no staff file given: the roster is the staff needed, based at grid centres"],
             )
         roster, notes = _place_staff(city.staff, layout, units, needed)
+        if tpg:
+            roster = _fixed_technicians(roster, layout, units, tpg, cfg.staffing.shift_minutes)
+            notes.append(f"technician roster set to {tpg} per grid ({tpg * layout.n_grids} in all)")
         return st, roster, notes
 
     staffing_result, staff, notes = stages.run("staffing", k_staff, staffing_stage)
     k_own = _key(k_staff, asdict(cfg.ownership))
-    assignment, own_notes = stages.run(
-        "ownership", k_own, lambda: _ownership(cfg, city, units, layout, hh_unit, staff)
+    bad_skip = set(skip) - {"ownership", "dispatch", "simulation"}
+    if bad_skip:
+        raise InputError(
+            "skip", f"unknown stages {sorted(bad_skip)}; only ownership, dispatch, simulation"
+        )
+    assignment, own_notes = (
+        stages.run("ownership", k_own, lambda: _ownership(cfg, city, units, layout, hh_unit, staff))
+        if "ownership" not in skip
+        else (None, [])
     )
     notes = [*notes, *own_notes]
     k_disp = _key(k_staff, asdict(cfg.dispatch))
-    routes = stages.run(
-        "dispatch", k_disp, lambda: _dispatch(cfg, city, units, layout, hh_unit, staff)
+    routes = (
+        stages.run("dispatch", k_disp, lambda: _dispatch(cfg, city, units, layout, hh_unit, staff))
+        if "dispatch" not in skip
+        else {}
     )
     k_sim = _key(k_staff, asdict(cfg.simulation), asdict(cfg.campaign))
-    sim = stages.run(
-        "simulation", k_sim, lambda: _simulate(cfg, city, units, layout, staff, hh_unit, progress)
+    sim = (
+        stages.run(
+            "simulation",
+            k_sim,
+            lambda: _simulate(cfg, city, units, layout, staff, hh_unit, progress),
+        )
+        if "simulation" not in skip
+        else {}
     )
 
     t0 = time.perf_counter()
@@ -850,7 +911,9 @@ def plan(
     table = _grid_table(cfg, city, units, layout, hh_unit, staff, sim)
     warns = _warnings(cfg, table, part, notes, sim)
     hh = city.households
-    owner_ids = np.asarray(assignment.owner)
+    owner_ids = (
+        np.asarray(assignment.owner) if assignment is not None else np.full(hh.n_households, -1)
+    )
     hh_table = pd.DataFrame(
         {
             "id": hh.ids,
