@@ -357,32 +357,29 @@ def _objective(model: _Model, choice: NDArray[np.int64]) -> int:
 
 
 def _flow_applies(model: _Model) -> bool:
-    """Only household counts limit the owners (unit weights) and no change cap binds."""
-    if model.keep is not None and model.keep_min > 0:
-        return False
+    """Only household counts limit the owners (unit weights); a change cap is allowed."""
     if not np.all(model.res[:, 0] == 1):
         return False
     hi_on, lo_on = _active_limits(model)
     return not (hi_on[:, 1:].any() or lo_on[:, 1:].any())
 
 
-def _flow(model: _Model) -> tuple[str, NDArray[np.int64] | None, int]:
-    """Min-cost flow for a transportation model (see :func:`_flow_applies`).
+def _flow_once(model: _Model, reward: int) -> tuple[NDArray[np.int64] | None, int]:
+    """Min-cost flow with ``reward`` taken off every keep pair; choice and its flow cost.
 
     Jobs supply one unit each; agent ``a`` passes at most ``hi[a, 0]`` units to the sink,
     the first ``lo[a, 0]`` of them on an arc of cost ``-big`` so that minimum loads are
-    met whenever they can be. Returns status, the chosen pair per job and the cost
-    without the imbalance term (a lower bound of the model's objective, whose
-    imbalance term is >= 0).
+    met whenever they can be.
     """
     n, a_n = model.n_jobs, model.n_agents
+    cost = model.cost if reward == 0 or model.keep is None else model.cost - reward * model.keep
     sink = n + a_n
-    big = int(np.abs(model.cost).sum()) + 1
+    big = int(np.abs(cost).sum()) + 1
     lo = model.lo[:, 0]
     hi = np.minimum(model.hi[:, 0], n)
     smcf = min_cost_flow.SimpleMinCostFlow()
     arcs = smcf.add_arcs_with_capacity_and_unit_cost(
-        model.job, n + model.agent, np.ones(model.n_pairs, dtype=np.int64), model.cost
+        model.job, n + model.agent, np.ones(model.n_pairs, dtype=np.int64), cost
     )
     agents = np.arange(a_n)
     smcf.add_arcs_with_capacity_and_unit_cost(
@@ -396,13 +393,50 @@ def _flow(model: _Model) -> tuple[str, NDArray[np.int64] | None, int]:
     supplies[sink] = -n
     smcf.set_nodes_supplies(np.arange(sink + 1), supplies)
     if smcf.solve() != smcf.OPTIMAL:
-        return "infeasible", None, 0
+        return None, 0
     used = np.flatnonzero(smcf.flows(arcs) > 0)
     choice = np.empty(n, dtype=np.int64)
     choice[model.job[used]] = used
-    if not _feasible(model, choice):  # a minimum load could not be met
+    loads = np.bincount(model.agent[choice], minlength=a_n)
+    if (loads < lo).any() or (loads > model.hi[:, 0]).any():  # a minimum load cannot be met
+        return None, 0
+    return choice, int(cost[choice].sum())
+
+
+def _flow(model: _Model, max_rounds: int = 14) -> tuple[str, NDArray[np.int64] | None, int]:
+    """Min-cost flow for a transportation model (see :func:`_flow_applies`).
+
+    Returns status, the chosen pair per job and a lower bound of the model's objective
+    without the imbalance term (which is >= 0). A change cap (``keep_min``) is met by
+    Lagrangian relaxation: keeping the current owner earns a reward ``lam``, found by
+    bisection as the smallest that keeps enough; ``flow_cost(lam) + lam * keep_min``
+    bounds the optimum from below for every ``lam >= 0``.
+    """
+    choice, base = _flow_once(model, 0)
+    if choice is None:
         return "infeasible", None, 0
-    return "optimal", choice, int(model.cost[choice].sum())
+    k_min = model.keep_min if model.keep is not None else 0
+    if k_min <= 0 or int(model.keep[choice].sum()) >= k_min:
+        return "optimal", choice, base
+    assert model.keep is not None
+    lam_lo, lam_hi = 0, int(model.cost.max() - model.cost.min()) + 1
+    best, cost_hi = _flow_once(model, lam_hi)
+    if best is None or int(model.keep[best].sum()) < k_min:
+        return "infeasible", None, 0
+    bound = max(base, cost_hi + lam_hi * k_min)
+    for _ in range(max_rounds):
+        if lam_hi - lam_lo <= 1 or _objective(model, best) - bound <= 1e-4 * abs(bound):
+            break
+        mid = (lam_lo + lam_hi) // 2
+        got, cost_mid = _flow_once(model, mid)
+        if got is None:
+            break
+        bound = max(bound, cost_mid + mid * k_min)
+        if int(model.keep[got].sum()) >= k_min:
+            lam_hi, best = mid, got
+        else:
+            lam_lo = mid
+    return "feasible", best, bound
 
 
 def _feasible(model: _Model, choice: NDArray[np.int64]) -> bool:
@@ -445,7 +479,7 @@ def _solve_model(
     if model.imbalance_weight == 0 or fast_flow:
         if _flow_applies(model):
             status, choice, base = _flow(model)
-            if choice is not None:
+            if choice is not None and (fast_flow or status == "optimal"):
                 ub = _objective(model, choice)
                 st = "optimal" if ub == base else "feasible"
                 return _Solved(
