@@ -409,3 +409,18 @@ def test_assign_owners_minimum_loads_force_changes(two_grids):
     ok = assign_owners(hh, staff, household_grid=hg, current_owner=current, limits=lim,
                        max_changes=2, time_limit=5)  # fmt: skip
     assert ok.is_feasible() and ok.n_changes == 2 and ok.loads[:2, 0].tolist() == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_assign_owners_lagrangian_cap_bound_is_valid(seed):
+    rng = np.random.default_rng(seed)
+    hh = _households(x=rng.uniform(0, 5000, 40), y=rng.uniform(0, 5000, 40))
+    staff = _owners(x=rng.uniform(0, 5000, 4), grid=[0] * 4, capacity=[14] * 4)
+    kw = dict(household_grid=np.zeros(40, np.int64), current_owner=rng.integers(1, 5, 40),
+              weights=OwnerWeights(change=0.5, imbalance=0.0), max_changes=6, time_limit=5)  # fmt: skip
+    flow = assign_owners(hh, staff, fast_flow=True, **kw)
+    exact = assign_owners(hh, staff, fast_flow=False, **kw)
+    assert exact.status == "optimal" and flow.is_feasible()
+    assert flow.n_changes <= 6 and exact.n_changes <= 6
+    assert flow.objective >= exact.objective - 1e-9
+    assert flow.bound <= exact.objective + 1e-9
