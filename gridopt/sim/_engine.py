@@ -315,59 +315,59 @@ def _pick(cum, u):
 
 
 # ------------------------------------------------------------------ heap
+#
+# Two parallel arrays: the time and an int64 key. The key starts with the scheduling
+# counter ``seq`` in its high bits, so ``(time, key)`` orders events by time and breaks
+# ties in scheduling order; the field model packs the event kind and the staff / job
+# index into the low bits (see :data:`KEY_SHIFT`). Sifting moves a hole instead of
+# swapping, one write per level.
+
+KEY_SHIFT = 28  # key = seq << KEY_SHIFT | kind << IDENT_BITS | ident
+IDENT_BITS = 24
+IDENT_MASK = (1 << IDENT_BITS) - 1
+MAX_IDENT = 1 << IDENT_BITS  # staff and job slots must stay below this
 
 
 @njit(cache=True, nogil=True)
-def _less(ht, hs, a, b):
-    return ht[a] < ht[b] or (ht[a] == ht[b] and hs[a] < hs[b])
-
-
-@njit(cache=True, nogil=True)
-def _hpush(ht, hs, hk, hi, n, t, seq, kind, ident):
-    """Push into a heap of size n; returns the new size."""
+def _hpush(ht, hx, n, t, x):
+    """Push ``(t, x)`` into a heap of size n; returns the new size."""
     pos = n
-    ht[pos] = t
-    hs[pos] = seq
-    hk[pos] = kind
-    hi[pos] = ident
     while pos > 0:
         parent = (pos - 1) >> 1
-        if _less(ht, hs, pos, parent):
-            ht[pos], ht[parent] = ht[parent], ht[pos]
-            hs[pos], hs[parent] = hs[parent], hs[pos]
-            hk[pos], hk[parent] = hk[parent], hk[pos]
-            hi[pos], hi[parent] = hi[parent], hi[pos]
+        pt = ht[parent]
+        if t < pt or (t == pt and x < hx[parent]):
+            ht[pos] = pt
+            hx[pos] = hx[parent]
             pos = parent
         else:
             break
+    ht[pos] = t
+    hx[pos] = x
     return n + 1
 
 
 @njit(cache=True, nogil=True)
-def _hpop(ht, hs, hk, hi, n):
+def _hpop(ht, hx, n):
     """Remove the root of a heap of size n (read it first); returns the new size."""
     n -= 1
-    ht[0] = ht[n]
-    hs[0] = hs[n]
-    hk[0] = hk[n]
-    hi[0] = hi[n]
+    t = ht[n]
+    x = hx[n]
     pos = 0
     while True:
-        left = 2 * pos + 1
-        if left >= n:
+        c = 2 * pos + 1
+        if c >= n:
             break
-        best = left
-        right = left + 1
-        if right < n and _less(ht, hs, right, left):
-            best = right
-        if _less(ht, hs, best, pos):
-            ht[pos], ht[best] = ht[best], ht[pos]
-            hs[pos], hs[best] = hs[best], hs[pos]
-            hk[pos], hk[best] = hk[best], hk[pos]
-            hi[pos], hi[best] = hi[best], hi[pos]
-            pos = best
+        c2 = c + 1
+        if c2 < n and (ht[c2] < ht[c] or (ht[c2] == ht[c] and hx[c2] < hx[c])):
+            c = c2
+        if ht[c] < t or (ht[c] == t and hx[c] < x):
+            ht[pos] = ht[c]
+            hx[pos] = hx[c]
+            pos = c
         else:
             break
+    ht[pos] = t
+    hx[pos] = x
     return n
 
 
@@ -386,8 +386,6 @@ def _mmc_one(lam, mu, c, horizon, warmup, target, hbin, st, qcap, kpi, hist):
     nb = hist.shape[0]
     ht = np.empty(c + 1, np.float64)
     hs = np.empty(c + 1, np.int64)
-    hk = np.zeros(c + 1, np.int32)
-    hi = np.zeros(c + 1, np.int32)
     qa = np.empty(qcap, np.float64)  # ring buffer: arrival time
     qs = np.empty(qcap, np.float64)  # and service time of waiting customers
     inv_lam = 1.0 / lam
@@ -414,7 +412,7 @@ def _mmc_one(lam, mu, c, horizon, warmup, target, hbin, st, qcap, kpi, hist):
     while True:
         if n > 0 and (ht[0] <= next_arr or next_arr >= horizon):
             t = ht[0]
-            n = _hpop(ht, hs, hk, hi, n)
+            n = _hpop(ht, hs, n)
             ov = _overlap(t_last, t, warmup, horizon)
             l_int += (busy + qn) * ov
             b_int += busy * ov
@@ -438,7 +436,7 @@ def _mmc_one(lam, mu, c, horizon, warmup, target, hbin, st, qcap, kpi, hist):
                         hist[b if b < nb else nb - 1] += 1.0
                     if w <= target:
                         within += 1.0
-                n = _hpush(ht, hs, hk, hi, n, t + sv, seq, 0, 0)
+                n = _hpush(ht, hs, n, t + sv, seq)
                 seq += 1
             else:
                 busy -= 1
@@ -459,7 +457,7 @@ def _mmc_one(lam, mu, c, horizon, warmup, target, hbin, st, qcap, kpi, hist):
                     soj += sv
                     if target >= 0.0:
                         within += 1.0
-                n = _hpush(ht, hs, hk, hi, n, t + sv, seq, 0, 0)
+                n = _hpush(ht, hs, n, t + sv, seq)
                 seq += 1
             else:
                 if qn == qcap:
@@ -518,79 +516,131 @@ def mmc_run(lam, mu, c, horizon, warmup, target, hbin, states, qcap, out_kpi, ou
 
 
 # ------------------------------------------------------------------ field model
+#
+# State is packed into a few 2-D arrays so that helpers take few arguments (every array
+# argument is a struct of seven fields plus a reference count to maintain): one row per
+# job slot (``JI`` integers, ``JF`` floats), per staff member (``SI``, ``SF``), per queue
+# priority slot (``QH``: head, tail) and per grid (``GI``: first idle-stack slot, idle
+# count, region). Staff who must look for work are put on a ``ready`` list and served by
+# one block at the end of each event, so the dispatch logic is compiled once.
+
+NPR = 4  # priorities per queue: 0 outage, 1 repair, 2 install, 3 door visit
+
+JI_GRID = 0
+JI_TYPE = 1
+JI_PRIO = 2
+JI_VISITS = 3
+JI_SEG = 4
+JI_TARGET = 5
+JI_NUM = 6
+JI_FIRST = 7  # 1 until the first on-site arrival
+JI_COUNT = 8  # 1 if it counts in the statistics
+JI_PREV = 9
+JI_NEXT = 10
+JI_Q = 11  # queue holding the job, -1 if none
+N_JI = 12
+
+JF_TARR = 0
+JF_TQ = 1
+JF_DUR = 2
+JF_Z = 3
+JF_SALE = 4
+JF_ESC = 5  # pending escalation time (hybrid), -1 if none
+N_JF = 6
+
+SI_STATE = 0
+SI_POS = 1
+SI_JOB = 2
+SI_OFF = 3  # shift end pending
+SI_BRK = 4  # break pending
+N_SI = 5
+
+SF_SINCE = 0  # start of the current activity
+SF_FROM = 1  # shift start
+SF_TO = 2  # shift end
+SF_BEND = 3  # break end
+N_SF = 4
+
+GI_PTR = 0
+GI_IDLE = 1
+GI_REGION = 2
+N_GI = 3
 
 
 @njit(cache=True, nogil=True)
-def _qpush(qhead, qtail, qlen, jprev, jnext, jq, j, q, p, npr):
+def _qpush(QH, qlen, JI, j, q, p):
     """Append job j to priority list p of queue q."""
-    slot = q * npr + p
-    jq[j] = q
-    jnext[j] = -1
-    jprev[j] = qtail[slot]
-    if qtail[slot] >= 0:
-        jnext[qtail[slot]] = j
+    slot = q * NPR + p
+    tail = QH[slot, 1]
+    JI[j, JI_Q] = q
+    JI[j, JI_NEXT] = -1
+    JI[j, JI_PREV] = tail
+    if tail >= 0:
+        JI[tail, JI_NEXT] = j
     else:
-        qhead[slot] = j
-    qtail[slot] = j
+        QH[slot, 0] = j
+    QH[slot, 1] = j
     if p < 3:
         qlen[q] += 1
 
 
 @njit(cache=True, nogil=True)
-def _qremove(qhead, qtail, qlen, jprev, jnext, jq, j, p, npr):
+def _qremove(QH, qlen, JI, j):
     """Unlink job j from its queue."""
-    q = jq[j]
-    slot = q * npr + p
-    a = jprev[j]
-    b = jnext[j]
+    q = JI[j, JI_Q]
+    p = JI[j, JI_PRIO]
+    slot = q * NPR + p
+    a = JI[j, JI_PREV]
+    b = JI[j, JI_NEXT]
     if a >= 0:
-        jnext[a] = b
+        JI[a, JI_NEXT] = b
     else:
-        qhead[slot] = b
+        QH[slot, 0] = b
     if b >= 0:
-        jprev[b] = a
+        JI[b, JI_PREV] = a
     else:
-        qtail[slot] = a
-    jq[j] = -1
+        QH[slot, 1] = a
+    JI[j, JI_Q] = -1
     if p < 3:
         qlen[q] -= 1
 
 
 @njit(cache=True, nogil=True)
-def _qfirst(qhead, q, pmax, npr):
-    """First job of queue q with priority <= pmax, or -1."""
-    for p in range(pmax + 1):
-        j = qhead[q * npr + p]
+def _qfirst(QH, q):
+    """First job of queue q with priority <= 2, or -1."""
+    s = q * NPR
+    for p in range(3):
+        j = QH[s + p, 0]
         if j >= 0:
             return j
     return -1
 
 
 @njit(cache=True, nogil=True)
-def _idle_push(k, g, idle, ipos, icnt, gptr, reg_idle, region):
-    pos = gptr[g] + icnt[g]
-    idle[pos] = k
-    ipos[k] = pos
-    icnt[g] += 1
-    reg_idle[region[g]] += 1
+def _idle_push(k, g, IDL, GI, reg_idle):
+    pos = GI[g, GI_PTR] + GI[g, GI_IDLE]
+    IDL[pos, 0] = k
+    IDL[k, 1] = pos
+    GI[g, GI_IDLE] += 1
+    reg_idle[GI[g, GI_REGION]] += 1
 
 
 @njit(cache=True, nogil=True)
-def _idle_remove(k, g, idle, ipos, icnt, gptr, reg_idle, region):
-    last = gptr[g] + icnt[g] - 1
-    pos = ipos[k]
-    other = idle[last]
-    idle[pos] = other
-    ipos[other] = pos
-    ipos[k] = -1
-    icnt[g] -= 1
-    reg_idle[region[g]] -= 1
+def _idle_remove(k, g, IDL, GI, reg_idle):
+    last = GI[g, GI_PTR] + GI[g, GI_IDLE] - 1
+    pos = IDL[k, 1]
+    other = IDL[last, 0]
+    IDL[pos, 0] = other
+    IDL[other, 1] = pos
+    IDL[k, 1] = -1
+    GI[g, GI_IDLE] -= 1
+    reg_idle[GI[g, GI_REGION]] -= 1
 
 
 @njit(cache=True, nogil=True)
-def _rec(ev, n_ev, cap, t, kind, num, k, g, p, val):
-    """Write one event record when recording (cap > 0) and room is left."""
-    if n_ev < cap:
+def _rec(ev, n_ev, t, kind, num, k, g, p, val):
+    """Write one event record when room is left."""
+    if n_ev < ev.shape[0]:
         ev[n_ev, 0] = t
         ev[n_ev, 1] = kind
         ev[n_ev, 2] = num
@@ -601,179 +651,33 @@ def _rec(ev, n_ev, cap, t, kind, num, k, g, p, val):
 
 
 @njit(cache=True, nogil=True)
-def _go_off(k, t, s_state, s_shift_from, kpi, warmup, horizon):
-    kpi[K_T_ONSHIFT] += _overlap(s_shift_from[k], t, warmup, horizon)
-    s_state[k] = ST_OFF
-
-
-@njit(cache=True, nogil=True)
-def _new_ticket(
-    j,
-    ta,
-    g,
-    jt,
-    st,
-    stream,
-    P,
-    dist,
-    seg_cum,
-    j_grid,
-    j_type,
-    j_prio,
-    j_tarr,
-    j_dur,
-    j_visits,
-    j_z,
-    j_sale,
-    j_seg,
-    j_target,
-    j_num,
-    j_first,
-    j_count,
-    num,
-    kpi,
-):
+def _new_ticket(j, ta, g, jt, st, stream, P, dist, seg_cum, JI, JF, num, kpi):
     """Fill job slot j; draws come in a fixed order per ticket (common random numbers)."""
-    j_grid[j] = g
-    j_type[j] = jt
-    j_prio[j] = 0 if jt == J_OUTAGE else (2 if jt == J_INSTALL else 1)
-    j_tarr[j] = ta
-    j_seg[j] = _pick(seg_cum, _unif(st, stream))
+    JI[j, JI_GRID] = g
+    JI[j, JI_TYPE] = jt
+    JI[j, JI_PRIO] = 0 if jt == J_OUTAGE else (2 if jt == J_INSTALL else 1)
+    JF[j, JF_TARR] = ta
+    JI[j, JI_SEG] = _pick(seg_cum, _unif(st, stream))
     if jt == J_INSTALL:
-        j_dur[j] = _duration(st, S_SERVICE, dist, P[P_INS_MEAN], P[P_INS_CV])
+        JF[j, JF_DUR] = _duration(st, S_SERVICE, dist, P[P_INS_MEAN], P[P_INS_CV])
     else:
-        j_dur[j] = _duration(st, S_SERVICE, dist, P[P_REP_MEAN], P[P_REP_CV])
+        JF[j, JF_DUR] = _duration(st, S_SERVICE, dist, P[P_REP_MEAN], P[P_REP_CV])
     v = 1
     if jt != J_INSTALL:
         while _unif(st, S_SERVICE) >= P[P_FIX] and v < 50:
             v += 1
-    j_visits[j] = v
-    j_z[j] = _normal(st, S_TRAVEL)
-    j_sale[j] = _unif(st, S_SALE)
-    j_target[j] = -1
-    j_num[j] = num
-    j_first[j] = 1
+    JI[j, JI_VISITS] = v
+    JF[j, JF_Z] = _normal(st, S_TRAVEL)
+    JF[j, JF_SALE] = _unif(st, S_SALE)
+    JF[j, JF_ESC] = -1.0
+    JI[j, JI_TARGET] = -1
+    JI[j, JI_NUM] = num
+    JI[j, JI_FIRST] = 1
     if P[P_WARMUP] <= ta < P[P_HORIZON]:
-        j_count[j] = 1
+        JI[j, JI_COUNT] = 1
         kpi[K_ARRIVALS] += 1.0
     else:
-        j_count[j] = 0
-
-
-@njit(cache=True, nogil=True)
-def _start_next(
-    k,
-    t,
-    P,
-    policy,
-    thr,
-    qhead,
-    qtail,
-    qlen,
-    j_prev,
-    j_next,
-    j_q,
-    j_grid,
-    j_prio,
-    j_tq,
-    j_z,
-    j_count,
-    j_first,
-    j_num,
-    s_state,
-    s_pos,
-    s_job,
-    s_since,
-    staff_grid,
-    region,
-    nb_ptr,
-    nb_idx,
-    n_grids,
-    travel_intra,
-    travel_matrix,
-    use_matrix,
-    other_f,
-    tsig,
-    tsig2,
-    ht,
-    hs,
-    hk,
-    hi,
-    hn,
-    seq,
-    kpi,
-    h_wait,
-    hbin,
-    idle,
-    ipos,
-    icnt,
-    gptr,
-    reg_idle,
-    ev,
-    n_ev,
-    rec_cap,
-):
-    """Staff k (not in the idle stack) takes its next job or becomes idle.
-
-    Returns (busy delta, heap size, seq, records, waiting-ticket delta).
-    """
-    npr = 4
-    g = staff_grid[k]
-    j = -1
-    if policy == 0:
-        j = _qfirst(qhead, n_grids + region[g], 2, npr)
-    else:
-        j = _qfirst(qhead, g, 2, npr)
-        if j < 0:
-            if policy == 1:
-                best = -1
-                best_len = 0
-                for e in range(nb_ptr[g], nb_ptr[g + 1]):
-                    h = nb_idx[e]
-                    if qlen[h] >= thr and qlen[h] > best_len:
-                        best = h
-                        best_len = qlen[h]
-                if best >= 0:
-                    j = _qfirst(qhead, best, 2, npr)
-            else:
-                j = _qfirst(qhead, n_grids + region[g], 2, npr)
-    if j < 0:
-        j = _qfirst(qhead, g, 3, npr)
-    if j < 0:
-        s_state[k] = ST_IDLE
-        _idle_push(k, g, idle, ipos, icnt, gptr, reg_idle, region)
-        return 0, hn, seq, n_ev, 0
-    p = j_prio[j]
-    _qremove(qhead, qtail, qlen, j_prev, j_next, j_q, j, p, npr)
-    d_wait = 1 if p < 3 else 0
-    if p < 3 and j_first[j] == 1 and j_count[j] == 1:
-        w = t - j_tq[j]
-        kpi[K_WAIT_N] += 1.0
-        kpi[K_WAIT_SUM] += w
-        if w > 0.0:
-            kpi[K_WAIT_POS] += 1.0
-            b = int(w / hbin)
-            nb = h_wait.shape[0]
-            h_wait[b if b < nb else nb - 1] += 1.0
-        if w <= P[P_TARGET]:
-            kpi[K_WITHIN] += 1.0
-        if j_grid[j] != g:
-            kpi[K_HELPED] += 1.0
-    a = s_pos[k]
-    b2 = j_grid[j]
-    if use_matrix:
-        mean = travel_matrix[a, b2]
-    elif a == b2:
-        mean = travel_intra[b2]
-    else:
-        mean = travel_intra[b2] * other_f
-    tr = mean * np.exp(tsig * j_z[j] - 0.5 * tsig2) if mean > 0.0 else 0.0
-    s_state[k] = ST_TRAVEL
-    s_job[k] = j
-    s_since[k] = t
-    hn = _hpush(ht, hs, hk, hi, hn, t + tr, seq, EV_TRAVEL_END, k)
-    _rec(ev, n_ev, rec_cap, t, EV_ASSIGN, j_num[j], k, b2, p, tr)
-    return 1, hn, seq + 1, n_ev + 1, d_wait
+        JI[j, JI_COUNT] = 0
 
 
 @njit(cache=True, nogil=True)
@@ -883,7 +787,6 @@ def _field_one(
     n_grids = rate_cum.shape[0]
     n_staff = staff_grid.shape[0]
     n_regions = reg_ptr.shape[0] - 1
-    npr = 4
     horizon = P[P_HORIZON]
     warmup = P[P_WARMUP]
     t_stop = horizon + P[P_DRAIN]
@@ -895,34 +798,25 @@ def _field_one(
     tsig = np.sqrt(tsig2)
     other_f = P[P_TRAVEL_OTHER]
     use_matrix = travel_matrix.shape[0] == n_grids
-    hbin = P[P_HBIN]
-    fbin = P[P_FBIN]
+    inv_hbin = 1.0 / P[P_HBIN]
+    inv_fbin = 1.0 / P[P_FBIN]
+    sla = P[P_SLA]
+    wait_target = P[P_TARGET]
+    nbw = h_wait.shape[0]
     nbo = h_onsite.shape[0]
     nbf = h_fix.shape[0]
     total_rate = rate_cum[n_grids - 1]
+    rec = rec_cap > 0
+    ev_rec = ev[:rec_cap]
 
     # ---- jobs (pool with a free stack)
     jc = int(P[P_JOB_CAP])
-    j_grid = np.empty(jc, np.int64)
-    j_type = np.empty(jc, np.int64)
-    j_prio = np.empty(jc, np.int64)
-    j_tarr = np.empty(jc, np.float64)
-    j_tq = np.empty(jc, np.float64)
-    j_dur = np.empty(jc, np.float64)
-    j_visits = np.empty(jc, np.int64)
-    j_z = np.empty(jc, np.float64)
-    j_sale = np.empty(jc, np.float64)
-    j_seg = np.empty(jc, np.int64)
-    j_target = np.empty(jc, np.int64)
-    j_num = np.empty(jc, np.int64)
-    j_first = np.empty(jc, np.int64)  # 1 until the first on-site arrival
-    j_count = np.empty(jc, np.int64)  # 1 if it counts in the statistics
-    j_prev = np.empty(jc, np.int64)
-    j_next = np.empty(jc, np.int64)
-    j_q = np.full(jc, -1, np.int64)
-    j_esc = np.full(jc, -1.0, np.float64)  # pending escalation time (hybrid)
+    JI = np.empty((jc, N_JI), np.int64)
+    JF = np.empty((jc, N_JF), np.float64)
     free = np.empty(jc, np.int64)
     for i in range(jc):
+        JI[i, JI_Q] = -1
+        JF[i, JF_ESC] = -1.0
         free[i] = jc - 1 - i
     n_free = jc
     n_open = 0  # open tickets of the horizon (door visits excluded)
@@ -931,31 +825,28 @@ def _field_one(
 
     # ---- queues: grids 0..G-1, regions G..G+R-1
     nq = n_grids + n_regions
-    qhead = np.full(nq * npr, -1, np.int64)
-    qtail = np.full(nq * npr, -1, np.int64)
+    QH = np.full((nq * NPR, 2), -1, np.int64)
     qlen = np.zeros(nq, np.int64)
 
     # ---- staff
-    s_state = np.zeros(n_staff, np.int64)
-    s_pos = staff_grid.astype(np.int64)
-    s_job = np.full(n_staff, -1, np.int64)
-    s_since = np.zeros(n_staff, np.float64)  # start of the current activity
-    s_shift_from = np.zeros(n_staff, np.float64)
-    s_shift_to = np.zeros(n_staff, np.float64)
-    s_off_pending = np.zeros(n_staff, np.int64)
-    s_break_pending = np.zeros(n_staff, np.int64)
-    s_break_end = np.zeros(n_staff, np.float64)
-    idle = np.empty(n_staff, np.int64)
-    ipos = np.full(n_staff, -1, np.int64)
-    icnt = np.zeros(n_grids, np.int64)
+    SI = np.zeros((n_staff, N_SI), np.int64)
+    SF = np.zeros((n_staff, N_SF), np.float64)
+    IDL = np.full((n_staff, 2), -1, np.int64)  # idle stacks by grid; position of staff k
+    ready = np.empty(n_staff, np.int64)
+    n_ready = 0
+    for k in range(n_staff):
+        SI[k, SI_POS] = staff_grid[k]
+        SI[k, SI_JOB] = -1
+    GI = np.zeros((n_grids, N_GI), np.int64)
+    for g in range(n_grids):
+        GI[g, GI_PTR] = gptr[g]
+        GI[g, GI_REGION] = region[g]
     reg_idle = np.zeros(n_regions, np.int64)
 
     # ---- heap: staff events + jobs in desk / revisit / burst + bursts
     hcap = n_staff + jc + 4
     ht = np.empty(hcap, np.float64)
-    hs = np.empty(hcap, np.int64)
-    hk = np.empty(hcap, np.int64)
-    hi = np.empty(hcap, np.int64)
+    hx = np.empty(hcap, np.int64)
     hn = 0
     seq = 0
 
@@ -971,22 +862,21 @@ def _field_one(
     door_head = np.full(n_grids if n_targets > 0 else 0, -1, np.int64)
     w2_pos = 0
     fat = P[P_FATIGUE]
-    if n_targets > 0:
-        for i in range(n_targets):
-            c_grid[i] = _pick(hh_cum, _unif(st, S_CAMPAIGN))
-            c_seg[i] = _pick(seg_cum, _unif(st, S_CAMPAIGN))
-            if _unif(st, S_CAMPAIGN) < P[P_C_HOLDOUT]:
-                c_hold[i] = 1
-            if _unif(st, S_CAMPAIGN) < P[P_C_ORGANIC]:
-                c_conv[i] = 2
+    for i in range(n_targets):
+        c_grid[i] = _pick(hh_cum, _unif(st, S_CAMPAIGN))
+        c_seg[i] = _pick(seg_cum, _unif(st, S_CAMPAIGN))
+        if _unif(st, S_CAMPAIGN) < P[P_C_HOLDOUT]:
+            c_hold[i] = 1
+        if _unif(st, S_CAMPAIGN) < P[P_C_ORGANIC]:
+            c_conv[i] = 2
 
     # ---- initial state: always-on staff idle, others wait for the timetable
     for k in range(n_staff):
         if staff_always[k]:
-            s_state[k] = ST_IDLE
-            s_shift_from[k] = 0.0
-            s_shift_to[k] = _INF
-            _idle_push(k, staff_grid[k], idle, ipos, icnt, gptr, reg_idle, region)
+            SI[k, SI_STATE] = ST_IDLE
+            SF[k, SF_FROM] = 0.0
+            SF[k, SF_TO] = _INF
+            _idle_push(k, staff_grid[k], IDL, GI, reg_idle)
     n_tt = tt_time.shape[0]
     tt_i = 0
     tt_week = 0
@@ -996,7 +886,6 @@ def _field_one(
     hour = 0
     e_left = _expo(st, S_ARRIVAL)
     next_arr = _INF
-    # advance to the first arrival
     t_cur = 0.0
     while True:
         r = total_rate * week_rate[hour % 168]
@@ -1012,7 +901,8 @@ def _field_one(
             next_arr = _INF
             break
     if P[P_OUT_RATE] > 0.0:
-        hn = _hpush(ht, hs, hk, hi, hn, _expo(st, S_OUTAGE) / P[P_OUT_RATE], seq, EV_BURST, 0)
+        x = (seq << KEY_SHIFT) | (EV_BURST << IDENT_BITS)
+        hn = _hpush(ht, hx, hn, _expo(st, S_OUTAGE) / P[P_OUT_RATE], x)
         seq += 1
 
     day = 0
@@ -1023,17 +913,20 @@ def _field_one(
     kpi[K_OVERFLOW] = -1.0
     busy_now = 0
     n_ev = 0
+    backlog_int = 0.0
+    busy_int = 0.0
+    t_travel = 0.0
+    t_repair = 0.0
 
     while True:
         # ---- pick the next source: day boundary, timetable, heap, arrival
-        th = ht[0] if hn > 0 else _INF
         t = next_day
         src = 0
         if next_tt < t:
             t = next_tt
             src = 1
-        if th < t:
-            t = th
+        if hn > 0 and ht[0] < t:
+            t = ht[0]
             src = 2
         if next_arr < t:
             t = next_arr
@@ -1042,16 +935,294 @@ def _field_one(
             break
         if t >= t_stop or t == _INF:
             break
-        ov = _overlap(t_last, t, warmup, horizon)
-        kpi[K_BACKLOG_INT] += n_wait * ov
-        kpi[K_BUSY_INT] += busy_now * ov
+        if t_last < horizon and t > warmup:
+            ov = _overlap(t_last, t, warmup, horizon)
+            backlog_int += n_wait * ov
+            busy_int += busy_now * ov
         t_last = t
         events += 1
 
         wake_grid = -1  # a grid whose idle staff should look for work
         wake_region = -1
         job = -1
-        if src == 0:
+        if src == 2:
+            x = hx[0]
+            kind = (x >> IDENT_BITS) & 15
+            ident = x & IDENT_MASK
+            hn = _hpop(ht, hx, hn)
+            if kind == EV_TRAVEL_END:
+                k = ident
+                j = SI[k, SI_JOB]
+                since = SF[k, SF_SINCE]
+                t_travel += _overlap(since, t, warmup, horizon)
+                SI[k, SI_STATE] = ST_WORK
+                SF[k, SF_SINCE] = t
+                if JI[j, JI_FIRST] == 1:
+                    JI[j, JI_FIRST] = 0
+                    if JI[j, JI_COUNT] == 1:
+                        resp = t - JF[j, JF_TARR]
+                        kpi[K_ONSITE_N] += 1.0
+                        kpi[K_ONSITE_SUM] += resp
+                        b = int(resp * inv_hbin)
+                        h_onsite[b if b < nbo else nbo - 1] += 1.0
+                        if resp <= sla:
+                            kpi[K_SLA_HIT] += 1.0
+                        if JI[j, JI_TYPE] == J_OUTAGE:
+                            kpi[K_OUTAGE_N] += 1.0
+                            kpi[K_OUTAGE_SUM] += resp
+                if rec:
+                    _rec(
+                        ev_rec,
+                        n_ev,
+                        t,
+                        EV_TRAVEL_END,
+                        JI[j, JI_NUM],
+                        k,
+                        JI[j, JI_GRID],
+                        JI[j, JI_PRIO],
+                        t - since,
+                    )
+                    n_ev += 1
+                x = (seq << KEY_SHIFT) | (EV_JOB_END << IDENT_BITS) | k
+                hn = _hpush(ht, hx, hn, t + JF[j, JF_DUR], x)
+                seq += 1
+            elif kind == EV_JOB_END:
+                k = ident
+                j = SI[k, SI_JOB]
+                busy_now -= 1
+                ot = _overlap(SF[k, SF_SINCE], t, warmup, horizon)
+                jt = JI[j, JI_TYPE]
+                g = JI[j, JI_GRID]
+                seg = JI[j, JI_SEG]
+                SI[k, SI_POS] = g
+                SI[k, SI_JOB] = -1
+                freed = False
+                if jt == J_DOOR:
+                    # door visit of wave 3
+                    kpi[K_T_DOOR] += ot
+                    i = JI[j, JI_TARGET]
+                    funnel[2, F_VISITED] += 1.0
+                    kpi[K_DOOR_VISITS] += 1.0
+                    if _unif(st, S_CAMPAIGN) < P[P_W3_REACH]:
+                        funnel[2, F_REACHED] += 1.0
+                        f = fat ** c_contacts[i]
+                        c_contacts[i] += 1
+                        if _unif(st, S_CAMPAIGN) < min(1.0, P[P_W3_RESP] * resp_seg[seg] * f):
+                            funnel[2, F_RESPONDED] += 1.0
+                            if _unif(st, S_CAMPAIGN) < P[P_W3_CONV]:
+                                funnel[2, F_CONVERTED] += 1.0
+                                kpi[K_SALES_DOOR] += 1.0
+                                c_conv[i] = 1
+                                if rec:
+                                    _rec(ev_rec, n_ev, t, EV_SALE, -1, k, g, 3, 3.0)
+                                    n_ev += 1
+                    freed = True
+                else:
+                    t_repair += ot
+                    kpi[K_VISITS] += 1.0
+                    # sale chance at this visit
+                    p = sale_seg[seg]
+                    if jt == J_INSTALL:
+                        p *= P[P_SALE_INSTALL]
+                    else:
+                        p *= P[P_SALE_REPAIR] * np.exp(-(t - JF[j, JF_TARR]) / P[P_SALE_DECAY])
+                    if JF[j, JF_SALE] < p:
+                        if JI[j, JI_COUNT] == 1:
+                            if jt == J_INSTALL:
+                                kpi[K_SALES_INSTALL] += 1.0
+                            else:
+                                kpi[K_SALES_REPAIR] += 1.0
+                        if rec:
+                            channel = 1.0 if jt == J_INSTALL else 0.0
+                            _rec(
+                                ev_rec,
+                                n_ev,
+                                t,
+                                EV_SALE,
+                                JI[j, JI_NUM],
+                                k,
+                                g,
+                                JI[j, JI_PRIO],
+                                channel,
+                            )
+                            n_ev += 1
+                    JI[j, JI_VISITS] -= 1
+                    if JI[j, JI_VISITS] <= 0:
+                        if JI[j, JI_COUNT] == 1:
+                            fx = t - JF[j, JF_TARR]
+                            kpi[K_FIX_N] += 1.0
+                            kpi[K_FIX_SUM] += fx
+                            b = int(fx * inv_fbin)
+                            h_fix[b if b < nbf else nbf - 1] += 1.0
+                        freed = True
+                        n_open -= 1
+                    else:
+                        if JI[j, JI_COUNT] == 1:
+                            kpi[K_REVISITS] += 1.0
+                        JF[j, JF_DUR] = _duration(st, S_REVISIT, dist, P[P_REP_MEAN], P[P_REP_CV])
+                        JF[j, JF_Z] = _normal(st, S_REVISIT)
+                        JF[j, JF_SALE] = _unif(st, S_REVISIT)
+                        x = (seq << KEY_SHIFT) | (EV_ARRIVAL << IDENT_BITS) | j
+                        hn = _hpush(ht, hx, hn, t + P[P_REVISIT_DELAY], x)
+                        seq += 1
+                if rec:
+                    again = 0.0 if freed else 1.0
+                    _rec(ev_rec, n_ev, t, EV_JOB_END, JI[j, JI_NUM], k, g, JI[j, JI_PRIO], again)
+                    n_ev += 1
+                if freed:
+                    free[n_free] = j
+                    n_free += 1
+                if SI[k, SI_OFF] == 1:
+                    SI[k, SI_OFF] = 0
+                    if t > SF[k, SF_TO]:
+                        kpi[K_T_OVERTIME] += _overlap(SF[k, SF_TO], t, warmup, horizon)
+                    kpi[K_T_ONSHIFT] += _overlap(SF[k, SF_FROM], t, warmup, horizon)
+                    SI[k, SI_STATE] = ST_OFF
+                    if rec:
+                        _rec(ev_rec, n_ev, t, EV_SHIFT_END, -1, k, staff_grid[k], -1, 0.0)
+                        n_ev += 1
+                elif SI[k, SI_BRK] == 1:
+                    SI[k, SI_BRK] = 0
+                    SI[k, SI_STATE] = ST_BREAK
+                    SF[k, SF_SINCE] = t
+                    SF[k, SF_BEND] = t + break_len[k]
+                    x = (seq << KEY_SHIFT) | (EV_BREAK_END << IDENT_BITS) | k
+                    hn = _hpush(ht, hx, hn, t + break_len[k], x)
+                    seq += 1
+                else:
+                    SI[k, SI_STATE] = ST_OFF
+                    ready[n_ready] = k
+                    n_ready += 1
+            elif kind == EV_ARRIVAL:
+                job = ident
+            elif kind == EV_BREAK_END:
+                k = ident
+                if SI[k, SI_STATE] == ST_BREAK and SF[k, SF_BEND] == t:
+                    kpi[K_T_BREAK] += _overlap(SF[k, SF_SINCE], t, warmup, horizon)
+                    SI[k, SI_STATE] = ST_OFF
+                    ready[n_ready] = k
+                    n_ready += 1
+            elif kind == EV_DISPATCH:
+                j = ident
+                r = region[JI[j, JI_GRID]]
+                _qpush(QH, qlen, JI, j, n_grids + r, JI[j, JI_PRIO])
+                JF[j, JF_TQ] = t
+                n_wait += 1
+                wake_region = r
+            elif kind == EV_ESCALATE:
+                j = ident
+                q = JI[j, JI_Q]
+                if JF[j, JF_ESC] == t and q >= 0 and q < n_grids:
+                    _qremove(QH, qlen, JI, j)
+                    r = region[JI[j, JI_GRID]]
+                    _qpush(QH, qlen, JI, j, n_grids + r, JI[j, JI_PRIO])
+                    wake_region = r
+            elif kind == EV_BURST:
+                size = 1 + _poisson_small(st, S_OUTAGE, P[P_OUT_SIZE] - 1.0)
+                g = _pick(rate_cum, _unif(st, S_OUTAGE))
+                if rec:
+                    _rec(ev_rec, n_ev, t, EV_BURST, -1, -1, g, 0, size)
+                    n_ev += 1
+                for _ in range(size):
+                    if n_free == 0:
+                        kpi[K_OVERFLOW] = t
+                        break
+                    n_free -= 1
+                    j = free[n_free]
+                    ta = t + _unif(st, S_OUTAGE) * P[P_OUT_SPREAD]
+                    _new_ticket(
+                        j, ta, g, J_OUTAGE, st, S_OUTAGE, P, dist, seg_cum, JI, JF, n_tickets, kpi
+                    )
+                    n_tickets += 1
+                    n_open += 1
+                    x = (seq << KEY_SHIFT) | (EV_ARRIVAL << IDENT_BITS) | j
+                    hn = _hpush(ht, hx, hn, ta, x)
+                    seq += 1
+                nxt = t + _expo(st, S_OUTAGE) / P[P_OUT_RATE]
+                if nxt < horizon:
+                    x = (seq << KEY_SHIFT) | (EV_BURST << IDENT_BITS)
+                    hn = _hpush(ht, hx, hn, nxt, x)
+                    seq += 1
+        elif src == 3:
+            # ---------------- regular ticket arrival
+            if n_free == 0:
+                kpi[K_OVERFLOW] = t
+                break
+            n_free -= 1
+            j = free[n_free]
+            g = _pick(rate_cum, _unif(st, S_ARRIVAL))
+            jt = J_INSTALL if _unif(st, S_ARRIVAL) < P[P_INSTALL_SHARE] else J_REPAIR
+            _new_ticket(j, t, g, jt, st, S_ARRIVAL, P, dist, seg_cum, JI, JF, n_tickets, kpi)
+            n_tickets += 1
+            n_open += 1
+            job = j
+            # next arrival: spend an Exp(1) budget of integrated rate hour by hour
+            e_left = _expo(st, S_ARRIVAL)
+            t_cur = t
+            next_arr = _INF
+            while t_cur < horizon:
+                r = total_rate * week_rate[hour % 168]
+                h_end = (hour + 1) * 60.0
+                if r > 0.0 and e_left <= r * (h_end - t_cur):
+                    next_arr = t_cur + e_left / r
+                    break
+                if r > 0.0:
+                    e_left -= r * (h_end - t_cur)
+                t_cur = h_end
+                hour += 1
+            if next_arr >= horizon:
+                next_arr = _INF
+        elif src == 1:
+            # ---------------- timetable: shift start / break start / shift end
+            k = tt_staff[tt_i]
+            kind = tt_kind[tt_i]
+            sk = SI[k, SI_STATE]
+            if kind == 0:
+                if sk == ST_OFF and t < t_stop:
+                    g = staff_grid[k]
+                    SI[k, SI_STATE] = ST_IDLE
+                    SI[k, SI_POS] = g
+                    SF[k, SF_FROM] = t
+                    SF[k, SF_TO] = tt_week * 10080.0 + tt_shift_end[tt_i]
+                    SI[k, SI_OFF] = 0
+                    SI[k, SI_BRK] = 0
+                    if rec:
+                        _rec(ev_rec, n_ev, t, EV_SHIFT_START, -1, k, g, -1, 0.0)
+                        n_ev += 1
+                    _idle_push(k, g, IDL, GI, reg_idle)
+                    wake_grid = g
+            elif kind == 1:
+                if sk == ST_IDLE:
+                    _idle_remove(k, staff_grid[k], IDL, GI, reg_idle)
+                    SI[k, SI_STATE] = ST_BREAK
+                    SF[k, SF_SINCE] = t
+                    SF[k, SF_BEND] = t + break_len[k]
+                    x = (seq << KEY_SHIFT) | (EV_BREAK_END << IDENT_BITS) | k
+                    hn = _hpush(ht, hx, hn, t + break_len[k], x)
+                    seq += 1
+                elif sk == ST_TRAVEL or sk == ST_WORK:
+                    SI[k, SI_BRK] = 1
+            else:
+                if sk == ST_IDLE or sk == ST_BREAK:
+                    if sk == ST_IDLE:
+                        _idle_remove(k, staff_grid[k], IDL, GI, reg_idle)
+                        if rec:
+                            _rec(ev_rec, n_ev, t, EV_SHIFT_END, -1, k, staff_grid[k], -1, 0.0)
+                            n_ev += 1
+                    else:
+                        kpi[K_T_BREAK] += _overlap(SF[k, SF_SINCE], t, warmup, horizon)
+                    kpi[K_T_ONSHIFT] += _overlap(SF[k, SF_FROM], t, warmup, horizon)
+                    SI[k, SI_STATE] = ST_OFF
+                elif sk == ST_TRAVEL or sk == ST_WORK:
+                    SI[k, SI_OFF] = 1
+            tt_i += 1
+            if tt_i == n_tt:
+                tt_i = 0
+                tt_week += 1
+            next_tt = tt_week * 10080.0 + tt_time[tt_i]
+            if next_tt >= t_stop:
+                next_tt = _INF
+        else:
             # ---------------- day boundary: campaign waves and bookkeeping
             if day == mid_day:
                 kpi[K_BACKLOG_MID] = n_wait
@@ -1108,684 +1279,197 @@ def _field_one(
                                 break
                             n_free -= 1
                             j = free[n_free]
-                            j_grid[j] = g
-                            j_type[j] = J_DOOR
-                            j_prio[j] = 3
-                            j_tarr[j] = t
-                            j_tq[j] = t
-                            j_dur[j] = _duration(st, S_DOOR, dist, P[P_W3_DUR], P[P_REP_CV])
-                            j_visits[j] = 1
-                            j_z[j] = _normal(st, S_DOOR)
-                            j_sale[j] = 0.0
-                            j_seg[j] = c_seg[i]
-                            j_target[j] = i
-                            j_num[j] = -1
-                            j_first[j] = 0
-                            j_count[j] = 0
-                            _qpush(qhead, qtail, qlen, j_prev, j_next, j_q, j, g, 3, npr)
-                        # idle staff of the grid take the new door visits
-                        while icnt[g] > 0 and qhead[g * npr + 3] >= 0:
-                            k = idle[gptr[g] + icnt[g] - 1]
-                            _idle_remove(k, g, idle, ipos, icnt, gptr, reg_idle, region)
-                            s_state[k] = ST_OFF
-                            d_busy, hn, seq, n_ev, d_wait = _start_next(
-                                k,
-                                t,
-                                P,
-                                policy,
-                                thr,
-                                qhead,
-                                qtail,
-                                qlen,
-                                j_prev,
-                                j_next,
-                                j_q,
-                                j_grid,
-                                j_prio,
-                                j_tq,
-                                j_z,
-                                j_count,
-                                j_first,
-                                j_num,
-                                s_state,
-                                s_pos,
-                                s_job,
-                                s_since,
-                                staff_grid,
-                                region,
-                                nb_ptr,
-                                nb_idx,
-                                n_grids,
-                                travel_intra,
-                                travel_matrix,
-                                use_matrix,
-                                other_f,
-                                tsig,
-                                tsig2,
-                                ht,
-                                hs,
-                                hk,
-                                hi,
-                                hn,
-                                seq,
-                                kpi,
-                                h_wait,
-                                hbin,
-                                idle,
-                                ipos,
-                                icnt,
-                                gptr,
-                                reg_idle,
-                                ev,
-                                n_ev,
-                                rec_cap,
-                            )
-                            busy_now += d_busy
-                            n_wait -= d_wait
+                            JI[j, JI_GRID] = g
+                            JI[j, JI_TYPE] = J_DOOR
+                            JI[j, JI_PRIO] = 3
+                            JF[j, JF_TARR] = t
+                            JF[j, JF_TQ] = t
+                            JF[j, JF_DUR] = _duration(st, S_DOOR, dist, P[P_W3_DUR], P[P_REP_CV])
+                            JI[j, JI_VISITS] = 1
+                            JF[j, JF_Z] = _normal(st, S_DOOR)
+                            JF[j, JF_SALE] = 0.0
+                            JF[j, JF_ESC] = -1.0
+                            JI[j, JI_SEG] = c_seg[i]
+                            JI[j, JI_TARGET] = i
+                            JI[j, JI_NUM] = -1
+                            JI[j, JI_FIRST] = 0
+                            JI[j, JI_COUNT] = 0
+                            _qpush(QH, qlen, JI, j, g, 3)
+                            # an idle staff member of the grid will take it
+                            if GI[g, GI_IDLE] > 0:
+                                k = IDL[GI[g, GI_PTR] + GI[g, GI_IDLE] - 1, 0]
+                                _idle_remove(k, g, IDL, GI, reg_idle)
+                                SI[k, SI_STATE] = ST_OFF
+                                ready[n_ready] = k
+                                n_ready += 1
             day += 1
             next_day = day * 1440.0
             if next_day >= horizon:
                 next_day = _INF
-            continue
-        if src == 1:
-            # ---------------- timetable: shift start / break start / shift end
-            k = tt_staff[tt_i]
-            kind = tt_kind[tt_i]
-            if kind == 0:
-                if s_state[k] == ST_OFF and t < horizon + P[P_DRAIN]:
-                    s_state[k] = ST_IDLE
-                    s_pos[k] = staff_grid[k]
-                    s_shift_from[k] = t
-                    s_shift_to[k] = tt_week * 10080.0 + tt_shift_end[tt_i]
-                    s_off_pending[k] = 0
-                    s_break_pending[k] = 0
-                    _rec(ev, n_ev, rec_cap, t, EV_SHIFT_START, -1, k, staff_grid[k], -1, 0.0)
-                    n_ev += 1
-                    _idle_push(k, staff_grid[k], idle, ipos, icnt, gptr, reg_idle, region)
-                    wake_grid = staff_grid[k]
-            elif kind == 1:
-                if s_state[k] == ST_IDLE:
-                    _idle_remove(k, staff_grid[k], idle, ipos, icnt, gptr, reg_idle, region)
-                    s_state[k] = ST_BREAK
-                    s_since[k] = t
-                    s_break_end[k] = t + break_len[k]
-                    hn = _hpush(ht, hs, hk, hi, hn, t + break_len[k], seq, EV_BREAK_END, k)
-                    seq += 1
-                elif s_state[k] == ST_TRAVEL or s_state[k] == ST_WORK:
-                    s_break_pending[k] = 1
-            else:
-                st_k = s_state[k]
-                if st_k == ST_IDLE:
-                    _idle_remove(k, staff_grid[k], idle, ipos, icnt, gptr, reg_idle, region)
-                    _go_off(k, t, s_state, s_shift_from, kpi, warmup, horizon)
-                    _rec(ev, n_ev, rec_cap, t, EV_SHIFT_END, -1, k, staff_grid[k], -1, 0.0)
-                    n_ev += 1
-                elif st_k == ST_BREAK:
-                    kpi[K_T_BREAK] += _overlap(s_since[k], t, warmup, horizon)
-                    _go_off(k, t, s_state, s_shift_from, kpi, warmup, horizon)
-                elif st_k == ST_TRAVEL or st_k == ST_WORK:
-                    s_off_pending[k] = 1
-            tt_i += 1
-            if tt_i == n_tt:
-                tt_i = 0
-                tt_week += 1
-            next_tt = tt_week * 10080.0 + tt_time[tt_i]
-            if next_tt >= t_stop:
-                next_tt = _INF
-        elif src == 2:
-            kind = hk[0]
-            ident = hi[0]
-            hn = _hpop(ht, hs, hk, hi, hn)
-            if kind == EV_ARRIVAL:
-                job = ident
-            elif kind == EV_DISPATCH:
-                j = ident
-                r = region[j_grid[j]]
-                _qpush(qhead, qtail, qlen, j_prev, j_next, j_q, j, n_grids + r, j_prio[j], npr)
-                j_tq[j] = t
-                n_wait += 1
-                wake_region = r
-            elif kind == EV_ESCALATE:
-                j = ident
-                if j_esc[j] == t and j_q[j] >= 0 and j_q[j] < n_grids:
-                    _qremove(qhead, qtail, qlen, j_prev, j_next, j_q, j, j_prio[j], npr)
-                    r = region[j_grid[j]]
-                    _qpush(qhead, qtail, qlen, j_prev, j_next, j_q, j, n_grids + r, j_prio[j], npr)
-                    wake_region = r
-            elif kind == EV_TRAVEL_END:
-                k = ident
-                j = s_job[k]
-                tr = t - s_since[k]
-                kpi[K_T_TRAVEL] += _overlap(s_since[k], t, warmup, horizon)
-                s_state[k] = ST_WORK
-                s_since[k] = t
-                if j_first[j] == 1:
-                    j_first[j] = 0
-                    if j_count[j] == 1:
-                        resp = t - j_tarr[j]
-                        kpi[K_ONSITE_N] += 1.0
-                        kpi[K_ONSITE_SUM] += resp
-                        b = int(resp / hbin)
-                        h_onsite[b if b < nbo else nbo - 1] += 1.0
-                        if resp <= P[P_SLA]:
-                            kpi[K_SLA_HIT] += 1.0
-                        if j_type[j] == J_OUTAGE:
-                            kpi[K_OUTAGE_N] += 1.0
-                            kpi[K_OUTAGE_SUM] += resp
-                _rec(ev, n_ev, rec_cap, t, EV_TRAVEL_END, j_num[j], k, j_grid[j], j_prio[j], tr)
-                n_ev += 1
-                hn = _hpush(ht, hs, hk, hi, hn, t + j_dur[j], seq, EV_JOB_END, k)
-                seq += 1
-            elif kind == EV_JOB_END:
-                k = ident
-                j = s_job[k]
-                busy_now -= 1
-                ot = _overlap(s_since[k], t, warmup, horizon)
-                jt = j_type[j]
-                if jt == J_DOOR:
-                    kpi[K_T_DOOR] += ot
-                else:
-                    kpi[K_T_REPAIR] += ot
-                    kpi[K_VISITS] += 1.0
-                s_pos[k] = j_grid[j]
-                s_job[k] = -1
-                # sale chance at this visit
-                seg = j_seg[j]
-                if jt == J_DOOR:
-                    i = j_target[j]
-                    funnel[2, F_VISITED] += 1.0
-                    kpi[K_DOOR_VISITS] += 1.0
-                    if _unif(st, S_CAMPAIGN) < P[P_W3_REACH]:
-                        funnel[2, F_REACHED] += 1.0
-                        f = fat ** c_contacts[i]
-                        c_contacts[i] += 1
-                        if _unif(st, S_CAMPAIGN) < min(1.0, P[P_W3_RESP] * resp_seg[seg] * f):
-                            funnel[2, F_RESPONDED] += 1.0
-                            if _unif(st, S_CAMPAIGN) < P[P_W3_CONV]:
-                                funnel[2, F_CONVERTED] += 1.0
-                                kpi[K_SALES_DOOR] += 1.0
-                                c_conv[i] = 1
-                                _rec(ev, n_ev, rec_cap, t, EV_SALE, -1, k, j_grid[j], 3, 3.0)
-                                n_ev += 1
-                    n_free_j = 1
-                else:
-                    p = sale_seg[seg]
-                    if jt == J_INSTALL:
-                        p *= P[P_SALE_INSTALL]
-                    else:
-                        p *= P[P_SALE_REPAIR] * np.exp(-(t - j_tarr[j]) / P[P_SALE_DECAY])
-                    if j_sale[j] < p:
-                        if j_count[j] == 1:
-                            if jt == J_INSTALL:
-                                kpi[K_SALES_INSTALL] += 1.0
-                            else:
-                                kpi[K_SALES_REPAIR] += 1.0
-                        channel = 1.0 if jt == J_INSTALL else 0.0
-                        _rec(
-                            ev,
-                            n_ev,
-                            rec_cap,
-                            t,
-                            EV_SALE,
-                            j_num[j],
-                            k,
-                            j_grid[j],
-                            j_prio[j],
-                            channel,
-                        )
-                        n_ev += 1
-                    j_visits[j] -= 1
-                    if j_visits[j] <= 0:
-                        if j_count[j] == 1:
-                            fx = t - j_tarr[j]
-                            kpi[K_FIX_N] += 1.0
-                            kpi[K_FIX_SUM] += fx
-                            b = int(fx / fbin)
-                            h_fix[b if b < nbf else nbf - 1] += 1.0
-                        n_free_j = 1
-                        n_open -= 1
-                    else:
-                        n_free_j = 0
-                        if j_count[j] == 1:
-                            kpi[K_REVISITS] += 1.0
-                        j_dur[j] = _duration(st, S_REVISIT, dist, P[P_REP_MEAN], P[P_REP_CV])
-                        j_z[j] = _normal(st, S_REVISIT)
-                        j_sale[j] = _unif(st, S_REVISIT)
-                        hn = _hpush(ht, hs, hk, hi, hn, t + P[P_REVISIT_DELAY], seq, EV_ARRIVAL, j)
-                        seq += 1
-                again = 1.0 - n_free_j
-                _rec(ev, n_ev, rec_cap, t, EV_JOB_END, j_num[j], k, j_grid[j], j_prio[j], again)
-                n_ev += 1
-                if n_free_j == 1:
-                    free[n_free] = j
-                    n_free += 1
-                s_state[k] = ST_IDLE
-                if s_off_pending[k] == 1:
-                    s_off_pending[k] = 0
-                    if t > s_shift_to[k]:
-                        kpi[K_T_OVERTIME] += _overlap(s_shift_to[k], t, warmup, horizon)
-                    _go_off(k, t, s_state, s_shift_from, kpi, warmup, horizon)
-                    _rec(ev, n_ev, rec_cap, t, EV_SHIFT_END, -1, k, staff_grid[k], -1, 0.0)
-                    n_ev += 1
-                elif s_break_pending[k] == 1:
-                    s_break_pending[k] = 0
-                    s_state[k] = ST_BREAK
-                    s_since[k] = t
-                    s_break_end[k] = t + break_len[k]
-                    hn = _hpush(ht, hs, hk, hi, hn, t + break_len[k], seq, EV_BREAK_END, k)
-                    seq += 1
-                else:
-                    d_busy, hn, seq, n_ev, d_wait = _start_next(
-                        k,
-                        t,
-                        P,
-                        policy,
-                        thr,
-                        qhead,
-                        qtail,
-                        qlen,
-                        j_prev,
-                        j_next,
-                        j_q,
-                        j_grid,
-                        j_prio,
-                        j_tq,
-                        j_z,
-                        j_count,
-                        j_first,
-                        j_num,
-                        s_state,
-                        s_pos,
-                        s_job,
-                        s_since,
-                        staff_grid,
-                        region,
-                        nb_ptr,
-                        nb_idx,
-                        n_grids,
-                        travel_intra,
-                        travel_matrix,
-                        use_matrix,
-                        other_f,
-                        tsig,
-                        tsig2,
-                        ht,
-                        hs,
-                        hk,
-                        hi,
-                        hn,
-                        seq,
-                        kpi,
-                        h_wait,
-                        hbin,
-                        idle,
-                        ipos,
-                        icnt,
-                        gptr,
-                        reg_idle,
-                        ev,
-                        n_ev,
-                        rec_cap,
-                    )
-                    busy_now += d_busy
-                    n_wait -= d_wait
-            elif kind == EV_BREAK_END:
-                k = ident
-                if s_state[k] == ST_BREAK and s_break_end[k] == t:
-                    kpi[K_T_BREAK] += _overlap(s_since[k], t, warmup, horizon)
-                    s_state[k] = ST_OFF
-                    d_busy, hn, seq, n_ev, d_wait = _start_next(
-                        k,
-                        t,
-                        P,
-                        policy,
-                        thr,
-                        qhead,
-                        qtail,
-                        qlen,
-                        j_prev,
-                        j_next,
-                        j_q,
-                        j_grid,
-                        j_prio,
-                        j_tq,
-                        j_z,
-                        j_count,
-                        j_first,
-                        j_num,
-                        s_state,
-                        s_pos,
-                        s_job,
-                        s_since,
-                        staff_grid,
-                        region,
-                        nb_ptr,
-                        nb_idx,
-                        n_grids,
-                        travel_intra,
-                        travel_matrix,
-                        use_matrix,
-                        other_f,
-                        tsig,
-                        tsig2,
-                        ht,
-                        hs,
-                        hk,
-                        hi,
-                        hn,
-                        seq,
-                        kpi,
-                        h_wait,
-                        hbin,
-                        idle,
-                        ipos,
-                        icnt,
-                        gptr,
-                        reg_idle,
-                        ev,
-                        n_ev,
-                        rec_cap,
-                    )
-                    busy_now += d_busy
-                    n_wait -= d_wait
-            elif kind == EV_BURST:
-                size = 1 + _poisson_small(st, S_OUTAGE, P[P_OUT_SIZE] - 1.0)
-                g = _pick(rate_cum, _unif(st, S_OUTAGE))
-                _rec(ev, n_ev, rec_cap, t, EV_BURST, -1, -1, g, 0, size)
-                n_ev += 1
-                for _ in range(size):
-                    if n_free == 0:
-                        kpi[K_OVERFLOW] = t
-                        break
-                    n_free -= 1
-                    j = free[n_free]
-                    ta = t + _unif(st, S_OUTAGE) * P[P_OUT_SPREAD]
-                    _new_ticket(
-                        j,
-                        ta,
-                        g,
-                        J_OUTAGE,
-                        st,
-                        S_OUTAGE,
-                        P,
-                        dist,
-                        seg_cum,
-                        j_grid,
-                        j_type,
-                        j_prio,
-                        j_tarr,
-                        j_dur,
-                        j_visits,
-                        j_z,
-                        j_sale,
-                        j_seg,
-                        j_target,
-                        j_num,
-                        j_first,
-                        j_count,
-                        n_tickets,
-                        kpi,
-                    )
-                    n_tickets += 1
-                    n_open += 1
-                    hn = _hpush(ht, hs, hk, hi, hn, ta, seq, EV_ARRIVAL, j)
-                    seq += 1
-                nxt = t + _expo(st, S_OUTAGE) / P[P_OUT_RATE]
-                if nxt < horizon:
-                    hn = _hpush(ht, hs, hk, hi, hn, nxt, seq, EV_BURST, 0)
-                    seq += 1
-        else:
-            # ---------------- regular ticket arrival
-            if n_free == 0:
-                kpi[K_OVERFLOW] = t
-                break
-            n_free -= 1
-            j = free[n_free]
-            g = _pick(rate_cum, _unif(st, S_ARRIVAL))
-            jt = J_INSTALL if _unif(st, S_ARRIVAL) < P[P_INSTALL_SHARE] else J_REPAIR
-            _new_ticket(
-                j,
-                t,
-                g,
-                jt,
-                st,
-                S_ARRIVAL,
-                P,
-                dist,
-                seg_cum,
-                j_grid,
-                j_type,
-                j_prio,
-                j_tarr,
-                j_dur,
-                j_visits,
-                j_z,
-                j_sale,
-                j_seg,
-                j_target,
-                j_num,
-                j_first,
-                j_count,
-                n_tickets,
-                kpi,
-            )
-            n_tickets += 1
-            n_open += 1
-            job = j
-            # next arrival: spend an Exp(1) budget of integrated rate hour by hour
-            e_left = _expo(st, S_ARRIVAL)
-            t_cur = t
-            next_arr = _INF
-            while t_cur < horizon:
-                r = total_rate * week_rate[hour % 168]
-                h_end = (hour + 1) * 60.0
-                if r > 0.0 and e_left <= r * (h_end - t_cur):
-                    next_arr = t_cur + e_left / r
-                    break
-                if r > 0.0:
-                    e_left -= r * (h_end - t_cur)
-                t_cur = h_end
-                hour += 1
-            if next_arr >= horizon:
-                next_arr = _INF
 
         if job >= 0:
             # a ticket (new, burst or revisit) enters dispatch
             j = job
-            if j_first[j] == 1 and j_visits[j] >= 1 and j_type[j] != J_DOOR:
-                _rec(ev, n_ev, rec_cap, t, EV_ARRIVAL, j_num[j], -1, j_grid[j], j_prio[j], 0.0)
+            g = JI[j, JI_GRID]
+            if rec and JI[j, JI_FIRST] == 1:
+                _rec(ev_rec, n_ev, t, EV_ARRIVAL, JI[j, JI_NUM], -1, g, JI[j, JI_PRIO], 0.0)
                 n_ev += 1
-            g = j_grid[j]
             if policy == 0 and P[P_DESK] > 0.0:
                 delay = P[P_DESK] * _expo(st, S_DESK)
-                hn = _hpush(ht, hs, hk, hi, hn, t + delay, seq, EV_DISPATCH, j)
+                x = (seq << KEY_SHIFT) | (EV_DISPATCH << IDENT_BITS) | j
+                hn = _hpush(ht, hx, hn, t + delay, x)
                 seq += 1
             elif policy == 0:
                 r = region[g]
-                _qpush(qhead, qtail, qlen, j_prev, j_next, j_q, j, n_grids + r, j_prio[j], npr)
-                j_tq[j] = t
+                _qpush(QH, qlen, JI, j, n_grids + r, JI[j, JI_PRIO])
+                JF[j, JF_TQ] = t
                 n_wait += 1
                 wake_region = r
             else:
-                _qpush(qhead, qtail, qlen, j_prev, j_next, j_q, j, g, j_prio[j], npr)
-                j_tq[j] = t
+                _qpush(QH, qlen, JI, j, g, JI[j, JI_PRIO])
+                JF[j, JF_TQ] = t
                 n_wait += 1
                 wake_grid = g
-                if policy == 2 and icnt[g] == 0:
-                    j_esc[j] = t + P[P_DESK]
-                    hn = _hpush(ht, hs, hk, hi, hn, j_esc[j], seq, EV_ESCALATE, j)
+                if policy == 2 and GI[g, GI_IDLE] == 0:
+                    JF[j, JF_ESC] = t + P[P_DESK]
+                    x = (seq << KEY_SHIFT) | (EV_ESCALATE << IDENT_BITS) | j
+                    hn = _hpush(ht, hx, hn, t + P[P_DESK], x)
                     seq += 1
 
         # ---------------- wake idle staff who can take the new work
         if wake_grid >= 0:
             g = wake_grid
             k = -1
-            if icnt[g] > 0:
-                k = idle[gptr[g] + icnt[g] - 1]
-                gk = g
+            gk = g
+            if GI[g, GI_IDLE] > 0:
+                k = IDL[GI[g, GI_PTR] + GI[g, GI_IDLE] - 1, 0]
             elif policy == 1 and qlen[g] >= thr:
                 for e in range(nb_ptr[g], nb_ptr[g + 1]):
                     h = nb_idx[e]
-                    if icnt[h] > 0:
-                        k = idle[gptr[h] + icnt[h] - 1]
+                    if GI[h, GI_IDLE] > 0:
+                        k = IDL[GI[h, GI_PTR] + GI[h, GI_IDLE] - 1, 0]
                         gk = h
                         break
             elif policy == 0:
                 # central: a shift start wakes the region queue too
                 wake_region = region[g]
             if k >= 0:
-                _idle_remove(k, gk, idle, ipos, icnt, gptr, reg_idle, region)
-                s_state[k] = ST_OFF
-                d_busy, hn, seq, n_ev, d_wait = _start_next(
-                    k,
-                    t,
-                    P,
-                    policy,
-                    thr,
-                    qhead,
-                    qtail,
-                    qlen,
-                    j_prev,
-                    j_next,
-                    j_q,
-                    j_grid,
-                    j_prio,
-                    j_tq,
-                    j_z,
-                    j_count,
-                    j_first,
-                    j_num,
-                    s_state,
-                    s_pos,
-                    s_job,
-                    s_since,
-                    staff_grid,
-                    region,
-                    nb_ptr,
-                    nb_idx,
-                    n_grids,
-                    travel_intra,
-                    travel_matrix,
-                    use_matrix,
-                    other_f,
-                    tsig,
-                    tsig2,
-                    ht,
-                    hs,
-                    hk,
-                    hi,
-                    hn,
-                    seq,
-                    kpi,
-                    h_wait,
-                    hbin,
-                    idle,
-                    ipos,
-                    icnt,
-                    gptr,
-                    reg_idle,
-                    ev,
-                    n_ev,
-                    rec_cap,
-                )
-                busy_now += d_busy
-                n_wait -= d_wait
+                _idle_remove(k, gk, IDL, GI, reg_idle)
+                SI[k, SI_STATE] = ST_OFF
+                ready[n_ready] = k
+                n_ready += 1
         if wake_region >= 0 and reg_idle[wake_region] > 0:
             r = wake_region
-            k = -1
             for e in range(reg_ptr[r], reg_ptr[r + 1]):
                 h = reg_grids[e]
-                if icnt[h] > 0:
-                    k = idle[gptr[h] + icnt[h] - 1]
-                    gk = h
+                if GI[h, GI_IDLE] > 0:
+                    k = IDL[GI[h, GI_PTR] + GI[h, GI_IDLE] - 1, 0]
+                    _idle_remove(k, h, IDL, GI, reg_idle)
+                    SI[k, SI_STATE] = ST_OFF
+                    ready[n_ready] = k
+                    n_ready += 1
                     break
-            if k >= 0:
-                _idle_remove(k, gk, idle, ipos, icnt, gptr, reg_idle, region)
-                s_state[k] = ST_OFF
-                d_busy, hn, seq, n_ev, d_wait = _start_next(
-                    k,
-                    t,
-                    P,
-                    policy,
-                    thr,
-                    qhead,
-                    qtail,
-                    qlen,
-                    j_prev,
-                    j_next,
-                    j_q,
-                    j_grid,
-                    j_prio,
-                    j_tq,
-                    j_z,
-                    j_count,
-                    j_first,
-                    j_num,
-                    s_state,
-                    s_pos,
-                    s_job,
-                    s_since,
-                    staff_grid,
-                    region,
-                    nb_ptr,
-                    nb_idx,
-                    n_grids,
-                    travel_intra,
-                    travel_matrix,
-                    use_matrix,
-                    other_f,
-                    tsig,
-                    tsig2,
-                    ht,
-                    hs,
-                    hk,
-                    hi,
-                    hn,
-                    seq,
-                    kpi,
-                    h_wait,
-                    hbin,
-                    idle,
-                    ipos,
-                    icnt,
-                    gptr,
-                    reg_idle,
-                    ev,
-                    n_ev,
-                    rec_cap,
-                )
-                busy_now += d_busy
-                n_wait -= d_wait
+
+        # ---------------- staff on the ready list take their next job or go idle
+        ri = 0
+        while ri < n_ready:
+            k = ready[ri]
+            ri += 1
+            g = staff_grid[k]
+            j = -1
+            if policy == 0:
+                j = _qfirst(QH, n_grids + region[g])
+            else:
+                j = _qfirst(QH, g)
+                if j < 0:
+                    if policy == 1:
+                        best = -1
+                        best_len = 0
+                        for e in range(nb_ptr[g], nb_ptr[g + 1]):
+                            h = nb_idx[e]
+                            if qlen[h] >= thr and qlen[h] > best_len:
+                                best = h
+                                best_len = qlen[h]
+                        if best >= 0:
+                            j = _qfirst(QH, best)
+                    else:
+                        j = _qfirst(QH, n_grids + region[g])
+            if j < 0:
+                j = QH[g * NPR + 3, 0]  # a door visit of the own grid
+            if j < 0:
+                SI[k, SI_STATE] = ST_IDLE
+                _idle_push(k, g, IDL, GI, reg_idle)
+                continue
+            p = JI[j, JI_PRIO]
+            _qremove(QH, qlen, JI, j)
+            if p < 3:
+                n_wait -= 1
+                if JI[j, JI_FIRST] == 1 and JI[j, JI_COUNT] == 1:
+                    w = t - JF[j, JF_TQ]
+                    kpi[K_WAIT_N] += 1.0
+                    kpi[K_WAIT_SUM] += w
+                    if w > 0.0:
+                        kpi[K_WAIT_POS] += 1.0
+                        b = int(w * inv_hbin)
+                        h_wait[b if b < nbw else nbw - 1] += 1.0
+                    if w <= wait_target:
+                        kpi[K_WITHIN] += 1.0
+                    if JI[j, JI_GRID] != g:
+                        kpi[K_HELPED] += 1.0
+            busy_now += 1
+            a = SI[k, SI_POS]
+            b2 = JI[j, JI_GRID]
+            if use_matrix:
+                mean = travel_matrix[a, b2]
+            elif a == b2:
+                mean = travel_intra[b2]
+            else:
+                mean = travel_intra[b2] * other_f
+            tr = mean * np.exp(tsig * JF[j, JF_Z] - 0.5 * tsig2) if mean > 0.0 else 0.0
+            SI[k, SI_STATE] = ST_TRAVEL
+            SI[k, SI_JOB] = j
+            SF[k, SF_SINCE] = t
+            x = (seq << KEY_SHIFT) | (EV_TRAVEL_END << IDENT_BITS) | k
+            hn = _hpush(ht, hx, hn, t + tr, x)
+            seq += 1
+            if rec:
+                _rec(ev_rec, n_ev, t, EV_ASSIGN, JI[j, JI_NUM], k, b2, p, tr)
+                n_ev += 1
+        n_ready = 0
 
     # ---- close the books
-    t_end = min(t_last, horizon) if t_last < horizon else horizon
     for k in range(n_staff):
-        if s_state[k] != ST_OFF:
-            if s_state[k] == ST_BREAK:
-                kpi[K_T_BREAK] += _overlap(s_since[k], horizon, warmup, horizon)
-            elif s_state[k] == ST_TRAVEL:
-                kpi[K_T_TRAVEL] += _overlap(s_since[k], horizon, warmup, horizon)
-            elif s_state[k] == ST_WORK:
-                if s_job[k] >= 0 and j_type[s_job[k]] == J_DOOR:
-                    kpi[K_T_DOOR] += _overlap(s_since[k], horizon, warmup, horizon)
+        sk = SI[k, SI_STATE]
+        if sk != ST_OFF:
+            ov = _overlap(SF[k, SF_SINCE], horizon, warmup, horizon)
+            if sk == ST_BREAK:
+                kpi[K_T_BREAK] += ov
+            elif sk == ST_TRAVEL:
+                t_travel += ov
+            elif sk == ST_WORK:
+                j = SI[k, SI_JOB]
+                if j >= 0 and JI[j, JI_TYPE] == J_DOOR:
+                    kpi[K_T_DOOR] += ov
                 else:
-                    kpi[K_T_REPAIR] += _overlap(s_since[k], horizon, warmup, horizon)
-            kpi[K_T_ONSHIFT] += _overlap(s_shift_from[k], horizon, warmup, horizon)
-    _ = t_end
+                    t_repair += ov
+            kpi[K_T_ONSHIFT] += _overlap(SF[k, SF_FROM], horizon, warmup, horizon)
+    kpi[K_T_TRAVEL] += t_travel
+    kpi[K_T_REPAIR] += t_repair
+    kpi[K_BACKLOG_INT] += backlog_int
+    kpi[K_BUSY_INT] += busy_int
     kpi[K_BACKLOG_END] = n_wait
     kpi[K_UNFINISHED] = n_open
     kpi[K_EVENTS] = events
-    if n_targets > 0:
-        for i in range(n_targets):
-            if c_hold[i] == 1:
-                kpi[K_HOLD_N] += 1.0
-                if c_conv[i] > 0:
-                    kpi[K_HOLD_CONV] += 1.0
-            else:
-                kpi[K_TREATED_N] += 1.0
-                if c_conv[i] > 0:
-                    kpi[K_TREATED_CONV] += 1.0
-    if rec_cap > 0:
+    for i in range(n_targets):
+        if c_hold[i] == 1:
+            kpi[K_HOLD_N] += 1.0
+            if c_conv[i] > 0:
+                kpi[K_HOLD_CONV] += 1.0
+        else:
+            kpi[K_TREATED_N] += 1.0
+            if c_conv[i] > 0:
+                kpi[K_TREATED_CONV] += 1.0
+    if rec:
         ev_n[0] = min(n_ev, rec_cap)
         ev_n[1] = n_ev
 

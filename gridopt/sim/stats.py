@@ -380,6 +380,11 @@ def _prepare_field(cfg: SimConfig) -> dict[str, Any]:
         n_door = camp.door_capacity * g * max(camp.door_days, 1)
     per_day = cfg.ticket_rate.sum() + cfg.outage_rate * cfg.outage_size
     cap = cfg.job_capacity or int(max(4096, per_day * 30 + n_door + 1024))
+    if cap >= E.MAX_IDENT or cfg.n_staff >= E.MAX_IDENT:
+        raise InputError(
+            "job_capacity",
+            f"open jobs ({cap}) and staff ({cfg.n_staff}) must each stay below {E.MAX_IDENT}",
+        )
     P[E.P_JOB_CAP] = cap
     week = np.array([cfg.hour_profile[h % 24] * cfg.day_profile[h // 24] for h in range(168)])
     week = week / week.mean()
