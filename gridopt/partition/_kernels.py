@@ -241,11 +241,11 @@ def _better(o1, c1, o2, c2):
 
 @njit(cache=True, nogil=True)
 def _evaluate_dense(
-    Cm, slot_ids, demand, cap_slot, fixed_slot, regret, label, load, start, members
+    Cm, slot_ids, demand, cap_slot, fixed_slot, regret, label, load, start, members, max_pass=20
 ):
     over = assign_regret(slot_ids, Cm, demand, cap_slot, fixed_slot, regret, label, load)
     cost = improve_assignment(
-        slot_ids, Cm, True, demand, cap_slot, fixed_slot, label, load, 20, start, members
+        slot_ids, Cm, True, demand, cap_slot, fixed_slot, label, load, max_pass, start, members
     )
     over = overload_of(load, cap_slot)
     return over, cost
@@ -308,27 +308,78 @@ def swap_round(
     members,
     cur_over,
     cur_cost,
+    screen_pass,
+    n_full,
 ):
     """One round of median-swap local search (best swap per slot, applied at once).
 
     For each slot in ``slot_order`` the median is replaced in turn by each allowed
-    non-median among its ``nbr`` row (nearest points), the points are re-assigned, and
-    the best replacement is kept when it beats the incumbent. ``med``, ``is_med``,
+    non-median among its ``nbr`` row (nearest points), the points are re-assigned (with
+    at most ``screen_pass`` improvement passes: more passes only lower the cost, so a
+    screened win is a real win), and the best replacement is kept when it beats the
+    incumbent. Only the ``n_full`` candidates with the best uncapacitated estimate (close
+    ``m``, open ``c``, every point to its nearest open median) are evaluated. ``med``, ``is_med``,
     ``label`` and ``load`` are updated in place; returns (overload, cost, n_evaluations).
     """
     n = C.shape[0]
     L = nbr.shape[1]
+    p = med.shape[0]
     n_eval = 0
     best_over = cur_over
     best_cost = cur_cost
+    b1 = np.empty(n)
+    b2 = np.empty(n)
+    b1slot = np.empty(n, dtype=np.int64)
+    top_c = np.empty(n_full, dtype=np.int64)
+    top_v = np.empty(n_full)
+    stale = True
     for r in range(slot_order.shape[0]):
         s = slot_order[r]
         m = med[s]
         pick = -1
+        if stale:
+            # nearest and second-nearest open median of each point, capacities ignored
+            for i in range(n):
+                v1 = np.inf
+                v2 = np.inf
+                k1 = -1
+                for t in range(p):
+                    v = Cm[i, t]
+                    if v < v1:
+                        v2 = v1
+                        v1 = v
+                        k1 = t
+                    elif v < v2:
+                        v2 = v
+                b1[i] = v1
+                b2[i] = v2
+                b1slot[i] = k1
+            stale = False
+        # rank candidates by the uncapacitated change of closing m and opening c
+        n_top = 0
         for c_idx in range(L):
             c = nbr[m, c_idx]
             if is_med[c] or not allowed[c] or cap_point[c] + _EPS < demand[c]:
                 continue
+            est = 0.0
+            for i in range(n):
+                alt = b2[i] if b1slot[i] == s else b1[i]
+                v = C[i, c]
+                est += v if v < alt else alt
+            if n_top < n_full:
+                top_c[n_top] = c
+                top_v[n_top] = est
+                n_top += 1
+            else:
+                worst = 0
+                for q in range(1, n_full):
+                    if top_v[q] > top_v[worst]:
+                        worst = q
+                if est < top_v[worst]:
+                    top_c[worst] = c
+                    top_v[worst] = est
+        for q in range(n_top):
+            c = top_c[q]
             # try c in place of m
             for i in range(n):
                 Cm[i, s] = C[i, c]
@@ -336,7 +387,17 @@ def swap_round(
             fixed_slot[m] = -1
             fixed_slot[c] = s
             over, cost = _evaluate_dense(
-                Cm, slot_ids, demand, cap_slot, fixed_slot, regret, label, load, start, members
+                Cm,
+                slot_ids,
+                demand,
+                cap_slot,
+                fixed_slot,
+                regret,
+                label,
+                load,
+                start,
+                members,
+                screen_pass,
             )
             n_eval += 1
             fixed_slot[c] = -1
@@ -344,6 +405,8 @@ def swap_round(
                 best_over = over
                 best_cost = cost
                 pick = c
+        if pick >= 0:
+            stale = True
         if pick >= 0:
             is_med[m] = False
             is_med[pick] = True

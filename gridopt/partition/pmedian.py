@@ -55,7 +55,13 @@ DENSE_MAX = 3000
 
 _SUB_POINTS = 60  # target size of an exact sub-problem
 _SUB_NEAR = 15  # candidate medians per point in a sub-problem
+_SCREEN_PASS = 2  # improvement passes when screening a median swap
+_SWAP_FULL = 4  # median swaps per slot evaluated in full (best uncapacitated estimates)
+_VNS_SHARE = 0.7  # share of the time limit for the median-set search before sub-problems
+_VNS_FAIL = 3  # the median-set search stops after this many x p shakes without a gain
+_SUB_START = 60  # first size of the exact sub-problems (points); grows by half
 _SUB_MAX = 150  # largest sub-problem (points)
+_SUB_GAP = 1e-9  # relative optimality gap of a sub-problem
 _SUB_NODES = 1000  # branch-and-bound node limit of one sub-problem (keeps runs repeatable)
 _EPS = 1e-9
 
@@ -455,6 +461,8 @@ class _DenseSolver:
                 self.members,
                 over,
                 cost,
+                _SCREEN_PASS,
+                _SWAP_FULL,
             )
             self.n_eval += int(ne)
             if K._better(o2, c2, over, cost):
@@ -519,8 +527,8 @@ class _DenseSolver:
                     )
                     return med, label_point, total, 0.0, True, stats
         # VNS over median sets
-        budget_vns = self.t0 + 0.2 * (self.deadline - self.t0)
-        max_fail = max(10, p)
+        budget_vns = self.t0 + _VNS_SHARE * (self.deadline - self.t0)
+        max_fail = max(20, _VNS_FAIL * p)
         med, over, cost, label = self.local_search(self.initial())
         best = (med, over, cost, label)
         self.improve_trace("vns", over, cost)
@@ -542,7 +550,7 @@ class _DenseSolver:
             cost = float(exact[2])
         if not skip_exact:
             # exact sub-problems of growing size until the whole problem or the deadline
-            size = float(_SUB_POINTS)
+            size = float(_SUB_START)
             while self.now() < self.deadline:
                 med, label, cost, whole_optimal, n_sub, n_imp = self.popmusic(
                     med, label, cost, size
@@ -686,7 +694,7 @@ def _cpmp_milp(C, dem, cap, allowed, p, time_limit, n_near=None, keep=None, uppe
     options: dict[str, Any] = {
         "time_limit": float(time_limit),
         "disp": False,
-        "mip_rel_gap": 1e-9,
+        "mip_rel_gap": _SUB_GAP if upper is not None else 1e-9,
         "node_limit": _SUB_NODES,
     }
     if upper is not None:
