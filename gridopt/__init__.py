@@ -14,6 +14,7 @@ from gridopt.partition import (
     group_districts,
     partition,
 )
+from gridopt.partition.pmedian import PMedianResult, capacitated_pmedian
 from gridopt.score import Objective, Score, Scorer
 from gridopt.sim import Campaign, SimConfig, SimResult, compare, simulate
 
@@ -38,6 +39,8 @@ __all__ = [
     "choose_n_grids",
     "group_districts",
     "partition",
+    "PMedianResult",
+    "capacitated_pmedian",
     "Campaign",
     "SimConfig",
     "SimResult",
