@@ -1016,6 +1016,7 @@ def write_plan(result: PlanResult, out: str | Path) -> list[Path]:
         lattice=lattice,
         cell_size=u.cell_size if lattice else None,
         bounds=result.city.bounds,
+        clip=None if lattice else _compound_blocks(result),
     )
     grid_polys = polys.assign(grid=result.layout.labels).dissolve(by="grid")[["geometry"]]
     grids = gpd.GeoDataFrame(
@@ -1093,6 +1094,23 @@ def write_plan(result: PlanResult, out: str | Path) -> list[Path]:
         )
     _ = shapely
     return written
+
+
+def _compound_blocks(result: PlanResult) -> Any:
+    """Each unit's compound block (a generated city's compounds), or None."""
+    import shapely
+
+    comp = getattr(result.city, "compounds", None)
+    if not comp or "xmin" not in comp:
+        return None
+    hh_comp = result.city.households.compound
+    first = np.full(result.units.n_units, -1, dtype=np.int64)
+    first[result.household_unit[::-1]] = np.arange(hh_comp.shape[0])[::-1]
+    unit_comp = hh_comp[first]
+    pos = np.searchsorted(comp["id"], unit_comp)
+    if (pos >= comp["id"].shape[0]).any() or not np.array_equal(comp["id"][pos], unit_comp):
+        return None
+    return shapely.box(comp["xmin"][pos], comp["ymin"][pos], comp["xmax"][pos], comp["ymax"][pos])
 
 
 def _route_lines(result: PlanResult) -> tuple[Any, list[np.ndarray]]:

@@ -733,12 +733,14 @@ def unit_polygons(
     cell_size: float | None = None,
     bounds: tuple[float, float, float, float] | None = None,
     max_radius: float | None = None,
+    clip: Any | None = None,
 ) -> Any:
     """A GeoDataFrame with one polygon per unit (columns ``unit``, ``id``, geometry).
 
     Lattice units get their cell; other units their Voronoi cell, clipped to ``bounds``
     (default: the units' extent plus a margin) and to ``max_radius`` around the centroid
-    (default: 1.5 x the median neighbour distance) so that edge units stay plausible.
+    (default: 1.5 x the median neighbour distance) so that edge units stay plausible,
+    or to ``clip`` (one geometry per unit, e.g. the block of its compound) when given.
     """
     import geopandas as gpd
     import shapely
@@ -768,7 +770,11 @@ def unit_polygons(
             geoms = np.asarray(shapely.get_parts(cells))
         else:
             geoms = shapely.buffer(pts, rad)
-        geoms = shapely.intersection(geoms, shapely.buffer(pts, rad, quad_segs=4))
+        if clip is not None:
+            # e.g. each building's cell cut to its compound's block: tidy grid outlines
+            geoms = shapely.intersection(geoms, np.asarray(clip, dtype=object))
+        else:
+            geoms = shapely.intersection(geoms, shapely.buffer(pts, rad, quad_segs=4))
         geoms = shapely.intersection(geoms, box)
     return gpd.GeoDataFrame(
         {"unit": np.arange(units.n_units), "id": units.ids},

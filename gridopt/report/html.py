@@ -118,10 +118,13 @@ def svg_grid_map(grid_polygons: Any, table: pd.DataFrame | None = None, *, width
         "#bab0ac",
     ]
     lookup = table.set_index("grid") if table is not None and "grid" in table.columns else None
+    from gridopt.report.maps import grid_colours
+
+    colours = grid_colours(geoms, len(palette))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="grid map">'
     ]
-    for gid, geom in zip(grid_polygons.index, geoms, strict=True):
+    for k, (gid, geom) in enumerate(zip(grid_polygons.index, geoms, strict=True)):
         if geom is None or geom.is_empty:
             continue
         d = []
@@ -139,7 +142,7 @@ def svg_grid_map(grid_polygons: Any, table: pd.DataFrame | None = None, *, width
         if lookup is not None and gid in lookup.index:
             row = lookup.loc[gid]
             tip += "\n" + "\n".join(f"{k}: {_fmt(row[k])}" for k in list(lookup.columns)[:8])
-        color = palette[int(gid) % len(palette)]
+        color = palette[int(colours[k])]
         parts.append(
             f'<path class="g" d="{" ".join(d)}" fill="{color}" fill-opacity="0.6" stroke="#333" stroke-width="1" fill-rule="evenodd">'
             f"<title>{html.escape(tip)}</title></path>"

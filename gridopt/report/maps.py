@@ -32,6 +32,35 @@ _PALETTE = (
 )
 
 
+def grid_colours(geoms: Any, n_colours: int) -> np.ndarray:
+    """Colour index per grid so that touching grids differ (greedy graph colouring).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> boxes = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1), shapely.box(2, 0, 3, 1)]
+    >>> grid_colours(boxes, 5).tolist()
+    [1, 0, 1]
+    """
+    import shapely
+
+    arr = np.asarray(list(geoms), dtype=object)
+    n = arr.shape[0]
+    tree = shapely.STRtree(arr)
+    a, b = tree.query(shapely.buffer(arr, 1e-6), predicate="intersects")
+    nb: list[set[int]] = [set() for _ in range(n)]
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        if i != j:
+            nb[i].add(j)
+            nb[j].add(i)
+    colour = np.full(n, -1, dtype=np.int64)
+    for i in sorted(range(n), key=lambda k: -len(nb[k])):
+        used = {int(colour[j]) for j in nb[i] if colour[j] >= 0}
+        free = [c for c in range(n_colours) if c not in used]
+        colour[i] = free[0] if free else i % n_colours
+    return colour
+
+
 def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int = 130) -> Path:
     """Save a figure atomically as PNG and close it."""
     target = Path(path)
@@ -181,7 +210,7 @@ def grid_map(
     gdf = unit_polygons.assign(grid=np.asarray(labels))
     grids = gdf.dissolve(by="grid")
     fig, ax = plt.subplots(figsize=(9, 9))
-    colors = [_PALETTE[g % len(_PALETTE)] for g in grids.index]
+    colors = [_PALETTE[c] for c in grid_colours(grids.geometry, len(_PALETTE))]
     grids.plot(ax=ax, color=colors, edgecolor="black", linewidth=0.8, alpha=0.75, zorder=0)
     draw_city_background(ax, city, streets=False)
     if bases_xy is not None:
