@@ -13,11 +13,16 @@ Method (a matheuristic):
    variable-neighbourhood search over median sets. A median set is evaluated by a
    regret-ordered greedy assignment improved by shift and swap moves (Numba kernels in
    :mod:`gridopt.partition._kernels`); local search alternates moving each median to the
-   best member of its cluster and best-improvement median swaps with nearby points.
+   best member of its cluster and median swaps with nearby points (the swaps are ranked
+   by their uncapacitated estimate and only the best few are evaluated in full). Shakes
+   move 1-3 medians; the search gets 70 % of the time limit or stops after 3p shakes
+   without a gain. Up to 60 points the whole problem is first solved exactly.
 2. **Exact sub-problems** (POPMUSIC): around each median, the few nearest clusters form
-   a sub-problem solved exactly as a mixed-integer programme with HiGHS
-   (:func:`scipy.optimize.milp`); improvements are kept, until no sub-problem improves.
-   When a sub-problem covers every point the result is proven optimal.
+   a sub-problem (about 60 points, growing by half up to 150 when no sub-problem
+   improves any more) solved as a mixed-integer programme with HiGHS
+   (:func:`scipy.optimize.milp`, each point limited to its 15 nearest candidates);
+   improvements are kept. When an unrestricted sub-problem covers every point the
+   result is proven optimal.
 3. **Large path** (more points, euclidean): capacitated location-allocation with
    k-d trees: each point considers its ``k`` nearest medians, the regret assignment and
    shift/swap moves run on those lists, and medians move to the member nearest to the

@@ -538,6 +538,7 @@ def partition(
     distance: ArrayLike | None = None,
     islands: str = "attach",
     recom: bool = True,
+    recom_share: float = 0.3,
     p_swap: float = 0.2,
     bfs_limit: int = 400,
     group_limit: int = 12,
@@ -586,6 +587,8 @@ def partition(
         or raise.
     recom : bool
         Use the merge-and-split move.
+    recom_share : float
+        Share of the search time given to merge-and-split moves.
     p_swap : float
         Share of proposals that are swaps.
     bfs_limit : int
@@ -710,6 +713,7 @@ def partition(
         mu = 1.0
         true_state = scorer.new_state()
         best_key_r = (not srch.feasible(), srch.cur)
+        t_anneal = t_recom = 0.0
         while True:
             now = time.perf_counter()
             span = max(budget_end - t_begin, 1e-9)
@@ -721,10 +725,21 @@ def partition(
                 break
             t_s = T0 * 1e-4**frac
             n_iter = chunk if it_budget is None else min(chunk, it_budget - done_r)
+            c0 = time.perf_counter()
             srch.anneal(n_iter, t_s, t_s * 1e-4**0.02, p_swap, bfs_limit, group_limit)
-            if recom and contiguity and k > 1:
-                for _ in range(max(1, n_iter // 5000)):
+            c1 = time.perf_counter()
+            t_anneal += c1 - c0
+            if recom and contiguity and k > 1 and max_iterations is not None:
+                # iteration-limited runs stay reproducible: a fixed number per chunk
+                for _ in range(max(1, int(n_iter * recom_share / 5000))):
                     srch.recom(t_s)
+            elif recom and contiguity and k > 1:
+                # merge-and-split moves get about recom_share of the search time
+                while t_recom < recom_share * (t_anneal + t_recom):
+                    srch.recom(t_s)
+                    c2 = time.perf_counter()
+                    t_recom += c2 - c1
+                    c1 = c2
             done_r += n_iter
             total_iter += n_iter
             srch.resync()

@@ -82,8 +82,17 @@ def choose_seeds(
     if k >= sample.size:
         centres = xy[rng.permutation(sample)[:k]]
     else:
-        rs = int(rng.integers(2**31 - 1))
-        centres, _ = kmeans2(xy[sample], k, iter=8, minit="++", seed=rs)
+        pts = xy[sample]
+        # k-means++ start in O(k * n_sample) (scipy's recomputes all distances per centre)
+        init = np.empty((k, 2))
+        d2 = np.full(pts.shape[0], np.inf)
+        init[0] = pts[rng.integers(pts.shape[0])]
+        for c in range(1, k):
+            d2 = np.minimum(d2, ((pts - init[c - 1]) ** 2).sum(axis=1))
+            tot = d2.sum()
+            q = rng.random() * tot if tot > 0 else 0.0
+            init[c] = pts[min(int(np.searchsorted(np.cumsum(d2), q)), pts.shape[0] - 1)]
+        centres, _ = kmeans2(pts, init, iter=8, minit="matrix")
     # snap free centres to distinct units, skipping the fixed seeds
     taken = np.zeros(n, dtype=bool)
     taken[fx[fx >= 0]] = True
