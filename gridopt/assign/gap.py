@@ -403,7 +403,7 @@ def _flow_once(model: _Model, reward: int) -> tuple[NDArray[np.int64] | None, in
     return choice, int(cost[choice].sum())
 
 
-def _flow(model: _Model, max_rounds: int = 14) -> tuple[str, NDArray[np.int64] | None, int]:
+def _flow(model: _Model, max_rounds: int = 8) -> tuple[str, NDArray[np.int64] | None, int]:
     """Min-cost flow for a transportation model (see :func:`_flow_applies`).
 
     Returns status, the chosen pair per job and a lower bound of the model's objective
@@ -419,13 +419,37 @@ def _flow(model: _Model, max_rounds: int = 14) -> tuple[str, NDArray[np.int64] |
     if k_min <= 0 or int(model.keep[choice].sum()) >= k_min:
         return "optimal", choice, base
     assert model.keep is not None
-    lam_lo, lam_hi = 0, int(model.cost.max() - model.cost.min()) + 1
-    best, cost_hi = _flow_once(model, lam_hi)
-    if best is None or int(model.keep[best].sum()) < k_min:
-        return "infeasible", None, 0
-    bound = max(base, cost_hi + lam_hi * k_min)
+    # first guess: the reward that makes the missing households, cheapest first, keep
+    # their owner (ignoring loads); then bracket and bisect
+    starts = _job_starts(model)
+    cheapest = np.minimum.reduceat(model.cost, starts[:-1])
+    kp = np.flatnonzero(model.keep)
+    kept0 = np.zeros(model.n_jobs, dtype=bool)
+    kept0[model.job[choice[model.keep[choice]]]] = True
+    delta = np.sort((model.cost[kp] - cheapest[model.job[kp]])[~kept0[model.job[kp]]])
+    need = k_min - int(kept0.sum())
+    top = int(np.abs(model.cost).sum()) + 1  # above any chain of reassignments
+    guess = int(min(top, delta[min(need, delta.size) - 1] + 1)) if delta.size else top
+    bound = float(base)
+    lam_lo, lam_hi, best = 0, -1, None
+    lam = guess
+    for _ in range(6):  # bracket: grow the reward until enough households keep their owner
+        got, cost_l = _flow_once(model, lam)
+        if got is None:
+            return "infeasible", None, 0
+        bound = max(bound, cost_l + lam * k_min)
+        if int(model.keep[got].sum()) >= k_min:
+            lam_hi, best = lam, got
+            break
+        lam_lo, lam = lam, min(top, 4 * lam)
+    if best is None:
+        got, cost_l = _flow_once(model, top)
+        if got is None or int(model.keep[got].sum()) < k_min:
+            return "infeasible", None, 0
+        lam_hi, best = top, got
+        bound = max(bound, cost_l + top * k_min)
     for _ in range(max_rounds):
-        if lam_hi - lam_lo <= 1 or _objective(model, best) - bound <= 1e-4 * abs(bound):
+        if lam_hi - lam_lo <= 1 or _objective(model, best) - bound <= 1e-3 * abs(bound):
             break
         mid = (lam_lo + lam_hi) // 2
         got, cost_mid = _flow_once(model, mid)
@@ -1446,7 +1470,17 @@ def assign_owners(
             [_n_changes(s, r) for s, r in zip(specs, results, strict=True)], dtype=np.int64
         )
         if wanted.sum() > int(max_changes):
-            forced = np.array([s["forced"] for s in specs], dtype=np.int64)
+            # the fewest changes each model can make: exact (a max-keep flow) where only
+            # household counts are limited, the estimate of _model_spec elsewhere
+            forced = np.array([_min_changes(s) for s in specs], dtype=np.int64)
+            if forced.sum() > int(max_changes):
+                cap_failed = True
+                worst = np.argsort(-forced, kind="stable")[:3]
+                reasons.append(
+                    f"max_changes={int(max_changes)} but the limits force at least "
+                    f"{int(forced.sum())} changes (most in grids "
+                    f"{', '.join(str(specs[k]['grids'][:3].tolist()) for k in worst)})"
+                )
             want = np.maximum(wanted - forced, 0)
             rest = int(max_changes) - int(forced.sum())
             share = rest * want / max(1, want.sum())
@@ -1455,7 +1489,7 @@ def assign_owners(
             if left > 0:
                 extra[np.argsort(-(share - extra), kind="stable")[:left]] += 1
             budget = forced + extra
-            again = [k for k in range(n_models) if wanted[k] > budget[k]]
+            again = [] if cap_failed else [k for k in range(n_models) if wanted[k] > budget[k]]
             first = {k: results[k] for k in again}
             for k in again:
                 specs[k]["budget"] = int(budget[k])
@@ -1469,7 +1503,7 @@ def assign_owners(
                     )
                     results[k] = first[k]
             total = sum(_n_changes(s, r) for s, r in zip(specs, results, strict=True))
-            if total > int(max_changes):
+            if total > int(max_changes) and not cap_failed:
                 cap_failed = True
                 failed = [k for k in again if results[k] is first[k]]
                 grids = [specs[k]["grids"][:3].tolist() for k in failed[:5]]
@@ -1566,6 +1600,18 @@ def _report(
                 "status": got.status,
             }
         )
+
+
+def _min_changes(spec: dict[str, Any]) -> int:
+    """Fewest changes a model can make under its limits (exact for flow models)."""
+    mdl: _Model = spec["model"]
+    if mdl.keep is None or not _flow_applies(mdl) or not mdl.keep.any():
+        return int(spec["forced"])
+    top = int(np.abs(mdl.cost).sum()) + 1  # keeping beats any chain of reassignments
+    got, _ = _flow_once(mdl, top)
+    if got is None:
+        return int(spec["forced"])
+    return max(int(spec["forced"]), spec["n_had"] - int(mdl.keep[got].sum()))
 
 
 def _n_changes(spec: dict[str, Any], got: _Solved) -> int:
