@@ -183,9 +183,21 @@ def _run_plan(
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from gridopt.config import load_scenario
-    from gridopt.plan import PLAN_MARKER, STAGES, plan, write_plan
+    from gridopt.plan import PLAN_MARKER, STAGES, plan, scenario_hash, write_plan
 
     cfg = load_scenario(scenario_path)
+    previous = out / PLAN_MARKER
+    if previous.exists() and not force:
+        import json
+
+        try:
+            old_hash = json.loads(previous.read_text()).get("scenario_hash")
+        except (OSError, ValueError):
+            old_hash = None
+        if old_hash != scenario_hash(cfg) and not resume:
+            raise GridoptError(
+                f"{out}: holds a plan of another scenario; use --force to replace it, or another --out"
+            )
     if not resume:
         prepare_out_dir(out, force, PLAN_MARKER)
     else:

@@ -60,7 +60,7 @@ from gridopt.model import (
     Units,
 )
 
-__all__ = ["plan", "write_plan", "PlanResult", "STAGES", "PLAN_MARKER"]
+__all__ = ["plan", "write_plan", "PlanResult", "STAGES", "PLAN_MARKER", "scenario_hash"]
 
 log = logging.getLogger("gridopt.plan")
 
@@ -947,6 +947,13 @@ def plan(
     )
 
 
+def scenario_hash(cfg: ScenarioConfig) -> str:
+    """A short hash of a scenario's settings (not of its folder)."""
+    from gridopt.config import scenario_to_toml
+
+    return _key(scenario_to_toml(cfg))
+
+
 def _kpis(
     cfg: ScenarioConfig,
     units: Units,
@@ -961,6 +968,7 @@ def _kpis(
     k: dict[str, Any] = {
         "scenario": cfg.name,
         "seed": cfg.seed,
+        "scenario_hash": scenario_hash(cfg),
         "households": int(units.attribute("households").sum())
         if "households" in units.attribute_names
         else None,

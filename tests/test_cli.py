@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from typer.testing import CliRunner
 
 from gridopt.cli import app
@@ -50,3 +53,65 @@ def test_demo_refuses_foreign_folder(tmp_path):
     r = runner.invoke(app, ["demo", "--out", str(tmp_path), "--households", "600"])
     assert r.exit_code == 2
     assert "use --force" in r.output
+
+
+def _scenario(tmp_path, count: int):
+    s = tmp_path / f"s{count}.toml"
+    s.write_text(
+        f"""
+seed = 1
+[inputs]
+city = "city.gpkg"
+[grids]
+count = {count}
+time_limit = 1.0
+restarts = 1
+[ownership]
+time_limit = 3.0
+[dispatch]
+time_limit = 1.0
+[simulation]
+days = 8
+warmup_days = 1
+replications = 2
+"""
+    )
+    return s
+
+
+@pytest.mark.slow
+def test_plan_refuses_folder_of_another_scenario(tmp_path):
+    r = runner.invoke(
+        app,
+        [
+            "generate-city",
+            "--households",
+            "1500",
+            "--seed",
+            "2",
+            "--days",
+            "30",
+            "--out",
+            str(tmp_path / "city.gpkg"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "plan"
+    r = runner.invoke(app, ["plan", str(_scenario(tmp_path, 2)), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "kpis.json").read_text())["grids"] == 2
+    r = runner.invoke(app, ["plan", str(_scenario(tmp_path, 3)), "--out", str(out)])
+    assert r.exit_code == 2 and "holds a plan of another scenario" in r.output
+    assert json.loads((out / "kpis.json").read_text())["grids"] == 2  # untouched
+    r = runner.invoke(app, ["plan", str(_scenario(tmp_path, 3)), "--out", str(out), "--force"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "kpis.json").read_text())["grids"] == 3
+
+
+def test_plan_unknown_scenario_key(tmp_path):
+    s = tmp_path / "bad.toml"
+    s.write_text("[grids]\ncount = 3\ntime_limt = 2\n")
+    r = runner.invoke(app, ["plan", str(s), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    assert "grids.time_limt: unknown key (line 3); did you mean 'time_limit'?" in r.output
+    assert not (tmp_path / "o").exists()
