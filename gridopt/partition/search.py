@@ -646,8 +646,6 @@ def partition(
         st = np.asarray(stations, dtype=np.float64)
         base_xy[: st.shape[0]] = st
     scorer = Scorer(work, k, objective, base_xy=base_xy, previous=previous, distance=distance)
-    scorer.fixed_bx = scorer.bx.copy()
-    scorer.fixed_by = scorer.by.copy()
     free_bases = objective.travel_weight > 0
     frozen = (lk >= 0).astype(np.uint8)
     init = None if initial is None else scorer.check_labels(initial)

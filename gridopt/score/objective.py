@@ -300,6 +300,9 @@ class Scorer:
                 raise InputError("base_xy", f"must have shape ({k}, 2), got {bxy.shape}")
         self.bx = np.ascontiguousarray(bxy[:, 0] - self.x0)
         self.by = np.ascontiguousarray(bxy[:, 1] - self.y0)
+        # the fixed part (stations); NaN rows are bases the optimizer may move
+        self.fixed_bx = self.bx.copy()
+        self.fixed_by = self.by.copy()
         if objective.compactness == "diameter":
             if distance is None:
                 raise InputError("distance", 'compactness="diameter" needs a distance matrix')
