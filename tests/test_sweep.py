@@ -49,7 +49,9 @@ def test_processes_identical_to_serial(serial):
 @pytest.mark.slow
 def test_dask_local_cluster_identical_to_serial(serial):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
         with distributed.Client(cluster) as client:
             res = sweep(parse_scenario(SCENARIO), VARY, client=client, households=1_200)
     pd.testing.assert_frame_equal(res.table, serial.table)
@@ -58,7 +60,13 @@ def test_dask_local_cluster_identical_to_serial(serial):
 def test_unreachable_scheduler_fails_fast():
     pytest.importorskip("distributed")
     with pytest.raises(GridoptError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1"):
-        sweep(parse_scenario(SCENARIO), {"grids.count": [2]}, executor="tcp://127.0.0.1:1", timeout=2.0, households=1_200)
+        sweep(
+            parse_scenario(SCENARIO),
+            {"grids.count": [2]},
+            executor="tcp://127.0.0.1:1",
+            timeout=2.0,
+            households=1_200,
+        )
 
 
 def test_bad_vary():

@@ -200,7 +200,14 @@ def _write_gpkg(target: Path, layers: dict[str, Any]) -> Path:
         with atomic_path(target) as tmp:
             for name, df in layers.items():
                 # Arrow transfer and no spatial index: 3x faster on a million rows.
-                df.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True, SPATIAL_INDEX="NO")
+                df.to_file(
+                    tmp,
+                    layer=name,
+                    driver="GPKG",
+                    engine="pyogrio",
+                    use_arrow=True,
+                    SPATIAL_INDEX="NO",
+                )
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
     return target
