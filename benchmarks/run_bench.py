@@ -20,7 +20,9 @@ RESULTS = HERE / "results"
 
 def _commit() -> str:
     try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, text=True).strip()
+        return subprocess.check_output(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, text=True
+        ).strip()
     except (OSError, subprocess.CalledProcessError):
         return "nogit"
 
@@ -35,7 +37,17 @@ def main(argv: list[str]) -> int:
     earlier = sorted(RESULTS.glob("*.json"))
     out = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{_commit()}.json"
     env = dict(os.environ, GRIDOPT_BENCH_FULL="1")
-    cmd = [sys.executable, "-m", "pytest", str(HERE), "-q", "-p", "no:cacheprovider", f"--benchmark-json={out}", *argv]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(HERE),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--benchmark-json={out}",
+        *argv,
+    ]
     rc = subprocess.call(cmd, env=env, cwd=HERE.parent)
     if not out.exists():
         return rc or 1

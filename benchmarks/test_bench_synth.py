@@ -30,7 +30,10 @@ def city(request):
 
 def test_build_units_by_building(benchmark, city):
     units = benchmark.pedantic(
-        build_units, args=(city.households,), kwargs={"by": "building", "barriers": city.barriers}, rounds=3
+        build_units,
+        args=(city.households,),
+        kwargs={"by": "building", "barriers": city.barriers},
+        rounds=3,
     )
     assert units.attribute("households").sum() == city.households.n_households
 
@@ -38,13 +41,21 @@ def test_build_units_by_building(benchmark, city):
 def test_reference_pandas_groupby(benchmark, city):
     """Reference: sum households' columns per building with pandas (no adjacency)."""
     hh = city.households
-    df = pd.DataFrame({"b": hh.building, "x": hh.x, "y": hh.y, "arpu": hh.arpu, "one": np.ones(hh.n_households)})
-    out = benchmark.pedantic(lambda: df.groupby("b").agg({"x": "mean", "y": "mean", "arpu": "sum", "one": "sum"}), rounds=3)
+    df = pd.DataFrame(
+        {"b": hh.building, "x": hh.x, "y": hh.y, "arpu": hh.arpu, "one": np.ones(hh.n_households)}
+    )
+    out = benchmark.pedantic(
+        lambda: df.groupby("b").agg({"x": "mean", "y": "mean", "arpu": "sum", "one": "sum"}),
+        rounds=3,
+    )
     assert out["one"].sum() == hh.n_households
 
 
 def test_build_units_lattice(benchmark, city):
     units = benchmark.pedantic(
-        build_units, args=(city.households,), kwargs={"by": None, "cell_size": 100.0, "lattice": "hex"}, rounds=3
+        build_units,
+        args=(city.households,),
+        kwargs={"by": None, "cell_size": 100.0, "lattice": "hex"},
+        rounds=3,
     )
     assert units.attribute("households").sum() == city.households.n_households
