@@ -143,7 +143,9 @@ P_W3_CONV = 49
 P_FATIGUE = 50
 P_N_TARGETS = 51
 P_JOB_CAP = 52
-N_PARAM = 53
+P_REP_SIG = 53  # lognormal sigma of repair (and door-visit) durations
+P_INS_SIG = 54  # lognormal sigma of install durations
+N_PARAM = 55
 
 # funnel stages
 F_TARGETED = 0
@@ -272,8 +274,11 @@ def _gamma1(s, i, k):
 
 
 @njit(cache=True, nogil=True)
-def _duration(s, i, dist, mean, cv):
-    """A positive duration with the given mean and coefficient of variation."""
+def _duration(s, i, dist, mean, cv, sig):
+    """A positive duration with the given mean and coefficient of variation.
+
+    ``sig`` is the lognormal's ``sqrt(log(1 + cv**2))``, computed once by the caller.
+    """
     if dist == 2 or cv <= 0.0:
         if dist == 2:
             return mean * _expo(s, i)
@@ -281,8 +286,7 @@ def _duration(s, i, dist, mean, cv):
     if dist == 1:
         k = 1.0 / (cv * cv)
         return _gamma1(s, i, k) * mean / k
-    s2 = np.log(1.0 + cv * cv)
-    return mean * np.exp(np.sqrt(s2) * _normal(s, i) - 0.5 * s2)
+    return mean * np.exp(sig * _normal(s, i) - 0.5 * sig * sig)
 
 
 @njit(cache=True, nogil=True)
@@ -376,6 +380,41 @@ def _overlap(a, b, lo, hi):
     """Length of [a, b] inside [lo, hi]."""
     x = min(b, hi) - max(a, lo)
     return x if x > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _tset(nt, nx, n_leaves, k, t, x):
+    """Set leaf k of a winner tree to ``(t, x)`` and carry the winners up to the root.
+
+    The tree holds one pending event per staff member (leaves ``n_leaves + k``); node p
+    holds the earliest ``(time, key)`` below it, so the root ``(nt[1], nx[1])`` is the
+    next staff event. One update replaces a heap pop and push.
+    """
+    p = k + n_leaves
+    nt[p] = t
+    nx[p] = x
+    while p > 1:
+        ts = nt[p ^ 1]
+        xs = nx[p ^ 1]
+        win = (ts < t) | ((ts == t) & (xs < x))
+        t = ts if win else t
+        x = xs if win else x
+        p >>= 1
+        nt[p] = t
+        nx[p] = x
+
+
+@njit(cache=True, nogil=True)
+def _alias(prob, alias, u):
+    """Index drawn from Walker's alias table with one uniform ``u``."""
+    n = prob.shape[0]
+    y = u * n
+    i = int(y)
+    if i >= n:
+        i = n - 1
+    if y - i < prob[i]:
+        return i
+    return alias[i]
 
 
 # ------------------------------------------------------------------ M/M/c
@@ -659,9 +698,9 @@ def _new_ticket(j, ta, g, jt, st, stream, P, dist, seg_cum, JI, JF, num, kpi):
     JF[j, JF_TARR] = ta
     JI[j, JI_SEG] = _pick(seg_cum, _unif(st, stream))
     if jt == J_INSTALL:
-        JF[j, JF_DUR] = _duration(st, S_SERVICE, dist, P[P_INS_MEAN], P[P_INS_CV])
+        JF[j, JF_DUR] = _duration(st, S_SERVICE, dist, P[P_INS_MEAN], P[P_INS_CV], P[P_INS_SIG])
     else:
-        JF[j, JF_DUR] = _duration(st, S_SERVICE, dist, P[P_REP_MEAN], P[P_REP_CV])
+        JF[j, JF_DUR] = _duration(st, S_SERVICE, dist, P[P_REP_MEAN], P[P_REP_CV], P[P_REP_SIG])
     v = 1
     if jt != J_INSTALL:
         while _unif(st, S_SERVICE) >= P[P_FIX] and v < 50:
@@ -754,6 +793,8 @@ def _wave2_day(
 def _field_one(
     P,
     rate_cum,
+    alias_p,
+    alias_i,
     week_rate,
     region,
     nb_ptr,
@@ -843,12 +884,19 @@ def _field_one(
         GI[g, GI_REGION] = region[g]
     reg_idle = np.zeros(n_regions, np.int64)
 
-    # ---- heap: staff events + jobs in desk / revisit / burst + bursts
-    hcap = n_staff + jc + 4
+    # ---- heap: jobs in desk / revisit / burst, and bursts; winner tree: staff events
+    hcap = jc + 4
     ht = np.empty(hcap, np.float64)
     hx = np.empty(hcap, np.int64)
     hn = 0
     seq = 0
+    n_leaves = 1
+    while n_leaves < n_staff:
+        n_leaves *= 2
+    nt = np.full(2 * n_leaves, _INF)
+    nx = np.zeros(2 * n_leaves, np.int64)
+    t_pend = -1  # staff whose tree event is being handled
+    x_pend = 0
 
     # ---- campaign state
     n_targets = int(P[P_N_TARGETS])
@@ -928,6 +976,9 @@ def _field_one(
         if hn > 0 and ht[0] < t:
             t = ht[0]
             src = 2
+        if nt[1] < t or (src == 2 and nt[1] == t and nx[1] < hx[0]):
+            t = nt[1]
+            src = 4
         if next_arr < t:
             t = next_arr
             src = 3
@@ -945,11 +996,17 @@ def _field_one(
         wake_grid = -1  # a grid whose idle staff should look for work
         wake_region = -1
         job = -1
-        if src == 2:
-            x = hx[0]
+        if src == 2 or src == 4:
+            if src == 2:
+                x = hx[0]
+                hn = _hpop(ht, hx, hn)
+            else:
+                # the tree leaf is cleared at the end of the event unless rescheduled
+                x = nx[1]
+                t_pend = x & IDENT_MASK
+                x_pend = x
             kind = (x >> IDENT_BITS) & 15
             ident = x & IDENT_MASK
-            hn = _hpop(ht, hx, hn)
             if kind == EV_TRAVEL_END:
                 k = ident
                 j = SI[k, SI_JOB]
@@ -984,7 +1041,7 @@ def _field_one(
                     )
                     n_ev += 1
                 x = (seq << KEY_SHIFT) | (EV_JOB_END << IDENT_BITS) | k
-                hn = _hpush(ht, hx, hn, t + JF[j, JF_DUR], x)
+                _tset(nt, nx, n_leaves, k, t + JF[j, JF_DUR], x)
                 seq += 1
             elif kind == EV_JOB_END:
                 k = ident
@@ -1021,12 +1078,15 @@ def _field_one(
                     t_repair += ot
                     kpi[K_VISITS] += 1.0
                     # sale chance at this visit
+                    u = JF[j, JF_SALE]
                     p = sale_seg[seg]
                     if jt == J_INSTALL:
                         p *= P[P_SALE_INSTALL]
                     else:
-                        p *= P[P_SALE_REPAIR] * np.exp(-(t - JF[j, JF_TARR]) / P[P_SALE_DECAY])
-                    if JF[j, JF_SALE] < p:
+                        p *= P[P_SALE_REPAIR]
+                        if u < p:  # the wait decay only matters below the undecayed chance
+                            p *= np.exp(-(t - JF[j, JF_TARR]) / P[P_SALE_DECAY])
+                    if u < p:
                         if JI[j, JI_COUNT] == 1:
                             if jt == J_INSTALL:
                                 kpi[K_SALES_INSTALL] += 1.0
@@ -1059,7 +1119,9 @@ def _field_one(
                     else:
                         if JI[j, JI_COUNT] == 1:
                             kpi[K_REVISITS] += 1.0
-                        JF[j, JF_DUR] = _duration(st, S_REVISIT, dist, P[P_REP_MEAN], P[P_REP_CV])
+                        JF[j, JF_DUR] = _duration(
+                            st, S_REVISIT, dist, P[P_REP_MEAN], P[P_REP_CV], P[P_REP_SIG]
+                        )
                         JF[j, JF_Z] = _normal(st, S_REVISIT)
                         JF[j, JF_SALE] = _unif(st, S_REVISIT)
                         x = (seq << KEY_SHIFT) | (EV_ARRIVAL << IDENT_BITS) | j
@@ -1087,7 +1149,7 @@ def _field_one(
                     SF[k, SF_SINCE] = t
                     SF[k, SF_BEND] = t + break_len[k]
                     x = (seq << KEY_SHIFT) | (EV_BREAK_END << IDENT_BITS) | k
-                    hn = _hpush(ht, hx, hn, t + break_len[k], x)
+                    _tset(nt, nx, n_leaves, k, t + break_len[k], x)
                     seq += 1
                 else:
                     SI[k, SI_STATE] = ST_OFF
@@ -1119,7 +1181,7 @@ def _field_one(
                     wake_region = r
             elif kind == EV_BURST:
                 size = 1 + _poisson_small(st, S_OUTAGE, P[P_OUT_SIZE] - 1.0)
-                g = _pick(rate_cum, _unif(st, S_OUTAGE))
+                g = _alias(alias_p, alias_i, _unif(st, S_OUTAGE))
                 if rec:
                     _rec(ev_rec, n_ev, t, EV_BURST, -1, -1, g, 0, size)
                     n_ev += 1
@@ -1150,7 +1212,7 @@ def _field_one(
                 break
             n_free -= 1
             j = free[n_free]
-            g = _pick(rate_cum, _unif(st, S_ARRIVAL))
+            g = _alias(alias_p, alias_i, _unif(st, S_ARRIVAL))
             jt = J_INSTALL if _unif(st, S_ARRIVAL) < P[P_INSTALL_SHARE] else J_REPAIR
             _new_ticket(j, t, g, jt, st, S_ARRIVAL, P, dist, seg_cum, JI, JF, n_tickets, kpi)
             n_tickets += 1
@@ -1198,7 +1260,7 @@ def _field_one(
                     SF[k, SF_SINCE] = t
                     SF[k, SF_BEND] = t + break_len[k]
                     x = (seq << KEY_SHIFT) | (EV_BREAK_END << IDENT_BITS) | k
-                    hn = _hpush(ht, hx, hn, t + break_len[k], x)
+                    _tset(nt, nx, n_leaves, k, t + break_len[k], x)
                     seq += 1
                 elif sk == ST_TRAVEL or sk == ST_WORK:
                     SI[k, SI_BRK] = 1
@@ -1211,6 +1273,7 @@ def _field_one(
                             n_ev += 1
                     else:
                         kpi[K_T_BREAK] += _overlap(SF[k, SF_SINCE], t, warmup, horizon)
+                        _tset(nt, nx, n_leaves, k, _INF, 0)  # no break end
                     kpi[K_T_ONSHIFT] += _overlap(SF[k, SF_FROM], t, warmup, horizon)
                     SI[k, SI_STATE] = ST_OFF
                 elif sk == ST_TRAVEL or sk == ST_WORK:
@@ -1284,7 +1347,9 @@ def _field_one(
                             JI[j, JI_PRIO] = 3
                             JF[j, JF_TARR] = t
                             JF[j, JF_TQ] = t
-                            JF[j, JF_DUR] = _duration(st, S_DOOR, dist, P[P_W3_DUR], P[P_REP_CV])
+                            JF[j, JF_DUR] = _duration(
+                                st, S_DOOR, dist, P[P_W3_DUR], P[P_REP_CV], P[P_REP_SIG]
+                            )
                             JI[j, JI_VISITS] = 1
                             JF[j, JF_Z] = _normal(st, S_DOOR)
                             JF[j, JF_SALE] = 0.0
@@ -1430,12 +1495,16 @@ def _field_one(
             SI[k, SI_JOB] = j
             SF[k, SF_SINCE] = t
             x = (seq << KEY_SHIFT) | (EV_TRAVEL_END << IDENT_BITS) | k
-            hn = _hpush(ht, hx, hn, t + tr, x)
+            _tset(nt, nx, n_leaves, k, t + tr, x)
             seq += 1
             if rec:
                 _rec(ev_rec, n_ev, t, EV_ASSIGN, JI[j, JI_NUM], k, b2, p, tr)
                 n_ev += 1
         n_ready = 0
+        if t_pend >= 0:
+            if nx[n_leaves + t_pend] == x_pend:
+                _tset(nt, nx, n_leaves, t_pend, _INF, 0)
+            t_pend = -1
 
     # ---- close the books
     for k in range(n_staff):
@@ -1478,6 +1547,8 @@ def _field_one(
 def field_run(
     P,
     rate_cum,
+    alias_p,
+    alias_i,
     week_rate,
     region,
     nb_ptr,
@@ -1515,6 +1586,8 @@ def field_run(
         Scalar parameters, indexed by the ``P_*`` constants.
     rate_cum : ndarray of float64, shape (n_grids,)
         Cumulative mean ticket rate per minute over the grids.
+    alias_p, alias_i : ndarray of float64 / int64, shape (n_grids,)
+        Walker's alias table of the grids' ticket rates (grid of a new ticket).
     week_rate : ndarray of float64, shape (168,)
         Rate multiplier per hour of the week (mean 1).
     region : ndarray of int64, shape (n_grids,)
@@ -1560,6 +1633,8 @@ def field_run(
         _field_one(
             P,
             rate_cum,
+            alias_p,
+            alias_i,
             week_rate,
             region,
             nb_ptr,

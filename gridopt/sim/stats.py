@@ -317,6 +317,33 @@ def _field_kpis(
     return out
 
 
+def _alias_table(weights: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Walker's alias table (Vose's construction) of non-negative ``weights``.
+
+    Index ``i`` keeps ``prob[i]`` of its column and gives the rest to ``alias[i]``.
+
+    Examples
+    --------
+    >>> p, a = _alias_table(np.array([1.0, 3.0]))
+    >>> p.tolist(), a.tolist()
+    ([0.5, 1.0], [1, 1])
+    """
+    n = weights.shape[0]
+    scaled = weights * (n / weights.sum())
+    prob = np.ones(n)
+    alias = np.arange(n, dtype=np.int64)
+    small = [i for i in range(n) if scaled[i] < 1.0]
+    large = [i for i in range(n) if scaled[i] >= 1.0]
+    while small and large:
+        s_idx = small.pop()
+        l_idx = large.pop()
+        prob[s_idx] = scaled[s_idx]
+        alias[s_idx] = l_idx
+        scaled[l_idx] -= 1.0 - scaled[s_idx]
+        (small if scaled[l_idx] < 1.0 else large).append(l_idx)
+    return prob, alias
+
+
 def _prepare_field(cfg: SimConfig) -> dict[str, Any]:
     """Kernel inputs of the field model (staff sorted by grid)."""
     g = cfg.n_grids
@@ -329,6 +356,8 @@ def _prepare_field(cfg: SimConfig) -> dict[str, Any]:
     P[E.P_REP_CV] = cfg.repair_cv
     P[E.P_INS_MEAN] = cfg.install_minutes
     P[E.P_INS_CV] = cfg.install_cv
+    P[E.P_REP_SIG] = math.sqrt(math.log1p(cfg.repair_cv**2))
+    P[E.P_INS_SIG] = math.sqrt(math.log1p(cfg.install_cv**2))
     P[E.P_INSTALL_SHARE] = cfg.install_share
     P[E.P_FIX] = cfg.fix_probability
     P[E.P_REVISIT_DELAY] = cfg.revisit_delay
@@ -422,10 +451,13 @@ def _prepare_field(cfg: SimConfig) -> dict[str, Any]:
     reg_ptr[1:] = np.cumsum(np.bincount(reg, minlength=cfg.n_regions))
     tm = np.zeros((0, 0)) if cfg.travel_matrix is None else np.ascontiguousarray(cfg.travel_matrix)
     hh = cfg.households if cfg.households.sum() > 0 else cfg.ticket_rate
+    alias_p, alias_i = _alias_table(cfg.ticket_rate)
     return {
         "args": (
             P,
             np.cumsum(cfg.ticket_rate / DAY),
+            alias_p,
+            alias_i,
             week,
             reg,
             cfg.nb_indptr,
