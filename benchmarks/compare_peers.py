@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import logging
 import os
 import sys
 import tempfile
@@ -99,7 +98,7 @@ def run_gridopt(units: Units, n_grids: int, seed: int, time_limit: float) -> np.
     balance = {k: v for k, v in TOLERANCES.items() if k in units.attribute_names}
     objective = Objective(balance=balance)
     res = partition(units, n_grids, objective, seed=seed, time_limit=time_limit)
-    logging.getLogger("gridopt.bench.peers").info("gridopt status %s", res.status)
+    print(f"  gridopt status {res.status}; {'; '.join(res.violations)[:300]}", file=sys.stderr)
     return np.asarray(res.labels)
 
 

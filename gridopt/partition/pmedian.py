@@ -63,6 +63,7 @@ _SUB_NEAR = 15  # candidate medians per point in a sub-problem
 _SCREEN_PASS = 2  # improvement passes when screening a median swap
 _SWAP_FULL = 4  # median swaps per slot evaluated in full (best uncapacitated estimates)
 _VNS_SHARE = 0.7  # share of the time limit for the median-set search before sub-problems
+_POLISH = 0.01  # local optima within this share of the best get an exact re-assignment
 _VNS_FAIL = 3  # the median-set search stops after this many x p shakes without a gain
 _SUB_START = 60  # first size of the exact sub-problems (points); grows by half
 _SUB_MAX = 150  # largest sub-problem (points)
@@ -395,6 +396,7 @@ class _DenseSolver:
         self.nbr = np.ascontiguousarray(np.argsort(C, axis=1, kind="stable")[:, :L], dtype=np.int64)
         self.n_eval = 0
         self.tried: set[tuple[int, ...]] = set()
+        self.polished: set[tuple[int, ...]] = set()
         self.trace: list[tuple[float, float]] = []
 
     def now(self) -> float:
@@ -476,6 +478,31 @@ class _DenseSolver:
             break
         return med, over, cost, self.label.copy()
 
+    def polish(self, sol, best_cost):
+        """Re-assign a promising local optimum exactly (generalized assignment, HiGHS):
+        the greedy assignment can miss the best one when capacities are tight."""
+        med, over, cost, label = sol
+        key = tuple(sorted(med.tolist()))
+        if over > _EPS or cost > best_cost * (1.0 + _POLISH) or key in self.polished:
+            return sol
+        self.polished.add(key)
+        mask = np.zeros(self.n, dtype=np.bool_)
+        mask[med] = True
+        gap = _cpmp_milp(
+            self.C,
+            self.dem,
+            self.cap,
+            mask,
+            self.p,
+            max(0.05, min(1.0, self.deadline - self.now())),
+            n_near=min(self.p, 10),
+            upper=cost - 1e-7 * (1.0 + abs(cost)),
+        )
+        if gap is None or gap[2] >= cost:
+            return sol
+        new_med = np.asarray(gap[0], dtype=np.int64)
+        return new_med, 0.0, float(gap[2]), np.searchsorted(new_med, gap[1]).astype(np.int32)
+
     def initial(self):
         u = self.rng_init.random(self.p)
         med = np.empty(self.p, dtype=np.int64)
@@ -489,8 +516,9 @@ class _DenseSolver:
             return med
         slots = self.rng_search.choice(self.p, size=min(k, self.p), replace=False)
         for s in slots:
-            # a random allowed non-median among the neighbours of a random median
-            anchor = med[self.rng_search.integers(self.p)]
+            # a random allowed non-median near the slot's own median or a random one
+            own = self.rng_search.random() < 0.5
+            anchor = med[s] if own else med[self.rng_search.integers(self.p)]
             cand = [c for c in self.nbr[anchor] if self.allowed[c] and c not in med]
             if not cand:
                 cand = [c for c in free if c not in med]
@@ -507,53 +535,63 @@ class _DenseSolver:
     def solve(self, skip_exact: bool = False):
         p, n = self.p, self.n
         stats: dict[str, Any] = {"path": "dense", "n_subproblems": 0, "n_improving_subproblems": 0}
-        # exact first when the whole problem is one small sub-problem
         optimal = False
         best = None
-        exact = None
-        if not skip_exact and n <= _SUB_POINTS:
+        small = not skip_exact and n <= _SUB_POINTS
+        # VNS over median sets
+        share = 0.3 if small else _VNS_SHARE
+        budget_vns = self.t0 + share * (self.deadline - self.t0)
+        max_fail = max(200, _VNS_FAIL * p)
+        # restarts: a fresh k-means++ start after ``restart_after`` shakes without a gain
+        # on the current run; the overall best is kept
+        restart_after = max(30, p)
+        med, over, cost, label = self.local_search(self.initial())
+        best = cur = (med, over, cost, label)
+        self.improve_trace("vns", over, cost)
+        fails, cur_fails, k = 0, 0, 1
+        while fails < max_fail and self.now() < budget_vns:
+            if cur_fails >= restart_after:
+                cur = self.local_search(self.initial())
+                cur_fails, k = 0, 1
+            else:
+                cur2 = self.local_search(self.shake(cur[0], k))
+                if K._better(cur2[1], cur2[2], cur[1], cur[2]):
+                    cur, cur_fails, k = cur2, 0, 1
+                else:
+                    cur_fails += 1
+                    k = k % 3 + 1
+            cur = self.polish(cur, best[2])
+            if K._better(cur[1], cur[2], best[1], best[2]):
+                best = cur
+                self.improve_trace("vns", cur[1], cur[2])
+                fails = 0
+            else:
+                fails += 1
+        stopped_by = "converged" if fails >= max_fail else "time_limit"
+        med, over, cost, label = best
+        if small and over <= _EPS:
+            # the whole problem exactly, seeking only solutions better than the search's:
+            # "none exists" proves the search's solution optimal
+            status: list[int] = []
             sol = _cpmp_milp(
                 self.C,
                 self.dem,
                 self.cap,
                 self.allowed,
                 p,
-                max(0.1, 0.5 * (self.deadline - self.now())),
+                max(0.1, self.deadline - self.now()),
+                upper=cost - 1e-7 * (1.0 + abs(cost)),
+                status_out=status,
             )
             stats["n_subproblems"] += 1
-            exact = sol
-            if sol is not None:
-                med, label_point, total, optimal = sol
-                if optimal:
-                    stats.update(
-                        stopped_by="optimal",
-                        n_evaluations=self.n_eval,
-                        trace=[(self.now() - self.t0, total)],
-                    )
-                    return med, label_point, total, 0.0, True, stats
-        # VNS over median sets
-        budget_vns = self.t0 + _VNS_SHARE * (self.deadline - self.t0)
-        max_fail = max(20, _VNS_FAIL * p)
-        med, over, cost, label = self.local_search(self.initial())
-        best = (med, over, cost, label)
-        self.improve_trace("vns", over, cost)
-        fails, k = 0, 1
-        while fails < max_fail and self.now() < budget_vns:
-            m2, o2, c2, l2 = self.local_search(self.shake(best[0], k))
-            if K._better(o2, c2, best[1], best[2]):
-                best = (m2, o2, c2, l2)
-                self.improve_trace("vns", o2, c2)
-                fails, k = 0, 1
-            else:
-                fails += 1
-                k = k % 3 + 1
-        stopped_by = "converged" if fails >= max_fail else "time_limit"
-        med, over, cost, label = best
-        if exact is not None and exact[2] < cost - _EPS * (1.0 + abs(cost)) and over <= _EPS:
-            med = np.asarray(exact[0], dtype=np.int64)
-            label = np.searchsorted(med, exact[1]).astype(np.int32)
-            cost = float(exact[2])
-        if not skip_exact:
+            if sol is not None and sol[2] < cost:
+                med = np.asarray(sol[0], dtype=np.int64)
+                label = np.searchsorted(med, sol[1]).astype(np.int32)
+                cost = float(sol[2])
+                self.improve_trace("exact", 0.0, cost)
+            optimal = bool(status) and status[0] in (0, 2)
+            stopped_by = "optimal" if optimal else "time_limit"
+        elif not skip_exact:
             # exact sub-problems of growing size until the whole problem or the deadline
             size = float(_SUB_START)
             while self.now() < self.deadline:
@@ -637,7 +675,9 @@ class _DenseSolver:
         return med, label, cost, whole_optimal, n_sub, n_imp
 
 
-def _cpmp_milp(C, dem, cap, allowed, p, time_limit, n_near=None, keep=None, upper=None):
+def _cpmp_milp(
+    C, dem, cap, allowed, p, time_limit, n_near=None, keep=None, upper=None, status_out=None
+):
     """Solve a (small) CPMP exactly with HiGHS.
 
     ``n_near`` restricts each point to its nearest allowed candidates (plus the pairs in
@@ -645,6 +685,8 @@ def _cpmp_milp(C, dem, cap, allowed, p, time_limit, n_near=None, keep=None, uppe
     e.g. the incumbent assignment). Returns ``(medians, assignment_local, cost,
     optimal)`` with local indices, or None when HiGHS found no solution in time or
     none below ``upper`` (a cut-off on the objective: only better solutions are sought).
+    HiGHS's status (0 optimal, 1 limit reached, 2 infeasible) is appended to
+    ``status_out`` when given.
     """
     n = C.shape[0]
     cand = np.flatnonzero(allowed)
@@ -714,6 +756,8 @@ def _cpmp_milp(C, dem, cap, allowed, p, time_limit, n_near=None, keep=None, uppe
             bounds=Bounds(0.0, 1.0),
             options=options,
         )
+    if status_out is not None:
+        status_out.append(int(res.status))
     if res.x is None:
         return None
     yv = res.x[nx:]
