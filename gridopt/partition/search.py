@@ -362,10 +362,15 @@ class _Search:
         if i.size == 0:
             return max(abs(self.cur), 1.0) * 1e-3
         out = np.zeros(i.size)
+        # the temperature follows the soft terms (compactness, soft balance...): the hard
+        # penalty for leaving a tolerance band should stay (nearly) prohibitive
+        ch = sc.ch.copy()
+        sc.ch[:] = 0.0
         K.delta_moves_batch(
             i.astype(np.int64), lab[j].astype(np.int64), lab, *sc.data(), *sc.params(),
             self.state["tot"], self.state["mom"], self.state["diam"], self.state["members"], out,
         )  # fmt: skip
+        sc.ch[:] = ch
         pos = out[out > 0]
         _ = n
         return float(np.median(pos)) if pos.size else max(abs(self.cur), 1.0) * 1e-3
