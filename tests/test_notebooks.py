@@ -63,8 +63,13 @@ def working_copy(tmp_path: Path) -> Path:
 
 def test_there_are_notebooks():
     names = [p.name for p in NOTEBOOKS]
-    assert "01_quickstart.ipynb" in names
-    assert all(n[:2].isdigit() and n[2] == "_" for n in names), names
+    assert names[:5] == [
+        "01_quickstart.ipynb",
+        "02_central_vs_grid.ipynb",
+        "03_campaign_waves.ipynb",
+        "04_replanning.ipynb",
+        "05_real_data.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -122,3 +127,15 @@ def test_runner_stops_a_notebook_past_its_budget(tmp_path):
     with pytest.raises(nbclient.exceptions.CellTimeoutError):
         run_notebook(path, tmp_path, budget=8.0)
     assert time.monotonic() - t0 < 25.0
+
+
+@pytest.mark.slow
+def test_real_data_notebook_skips_cleanly_without_the_data(tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "notebooks", repo / "notebooks")
+    shutil.copytree(ROOT / "data", repo / "data")  # no <tmp>/shared: the data are absent
+    nb, _ = run_notebook(repo / "notebooks" / "05_real_data.ipynb", repo / "notebooks")
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "Helsinki extract: absent" in text
+    assert "note: ../shared/realdata/boston311_2015 is absent" in text
+    assert "units," not in text  # nothing was computed
