@@ -15,8 +15,13 @@ Method (a matheuristic):
    :mod:`gridopt.partition._kernels`); local search alternates moving each median to the
    best member of its cluster and median swaps with nearby points (the swaps are ranked
    by their uncapacitated estimate and only the best few are evaluated in full). Shakes
-   move 1-3 medians; the search gets 70 % of the time limit or stops after 3p shakes
-   without a gain. Up to 60 points the whole problem is first solved exactly.
+   move 1-3 medians, with a fresh k-means++ restart after max(30, p) shakes without a
+   gain; local optima within 1 % of the best are re-assigned exactly (generalized
+   assignment with HiGHS), as the greedy assignment can miss the best one when
+   capacities are tight. The search gets 70 % of the time limit (30 % up to 60 points)
+   or stops after max(200, 3p) shakes without a gain. Up to 60 points the whole
+   problem is then solved exactly with the search's cost as cut-off, which proves
+   optimality when it finishes.
 2. **Exact sub-problems** (POPMUSIC): around each median, the few nearest clusters form
    a sub-problem (about 60 points, growing by half up to 150 when no sub-problem
    improves any more) solved as a mixed-integer programme with HiGHS
@@ -308,7 +313,8 @@ def capacitated_pmedian(
         x, y, demand, capacity, n_medians, cost, candidates, time_limit, seed
     )
     n = xa.shape[0]
-    deadline = t0 + tl
+    # keep a small margin for the final bookkeeping so the call returns within tl
+    deadline = t0 + tl - min(0.25, 0.02 * tl)
     ss = np.random.SeedSequence(seed_)
     rng_init, rng_search, rng_sub = (np.random.default_rng(s) for s in ss.spawn(3))
     reason = _infeasible_reason(dem, cap, allowed, p)
