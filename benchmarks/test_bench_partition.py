@@ -18,7 +18,8 @@ from test_bench_score import lattice_units, numpy_full
 from gridopt import Objective, partition
 from gridopt.score import Scorer
 
-SCALE = sizes([(40_000, 80, 20.0)], [(1_000_000, 2_000, 300.0)])
+SCALE = sizes([(40_000, 80, 8.0)], [(1_000_000, 2_000, 300.0)])
+CITY_TIME = sizes([5.0], [30.0])[0]
 OBJ = Objective(balance={"households": 0.05, "subscribers": 0.05, "tickets_per_day": 0.05})
 
 

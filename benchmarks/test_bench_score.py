@@ -62,7 +62,9 @@ OBJ = Objective(
 def numpy_full(units: Units, labels: np.ndarray, k: int, sc: Scorer) -> float:
     """Plain NumPy full evaluation of the same objective (the reference)."""
     attrs = sc.attrs
-    tot = np.stack([np.bincount(labels, weights=attrs[:, t], minlength=k) for t in range(attrs.shape[1])], 1)
+    tot = np.stack(
+        [np.bincount(labels, weights=attrs[:, t], minlength=k) for t in range(attrs.shape[1])], 1
+    )
     r = tot / sc.target - 1.0
     pen = (sc.cs * r**2 + sc.ch * np.clip(np.abs(r) - sc.tau, 0, None)).sum()
     w, x, y = sc.w, sc.x, sc.y
@@ -159,4 +161,6 @@ def test_delta_moves(benchmark, compiled, case):
     q = int(np.flatnonzero(border)[0])
     lab2 = lab.copy()
     lab2[units_idx[q]] = to[q]
-    assert out[q] == pytest.approx(numpy_full(u, lab2, k, sc) - numpy_full(u, lab, k, sc), rel=1e-6, abs=1e-9)
+    assert out[q] == pytest.approx(
+        numpy_full(u, lab2, k, sc) - numpy_full(u, lab, k, sc), rel=1e-6, abs=1e-9
+    )
