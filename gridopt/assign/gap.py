@@ -612,6 +612,100 @@ def _explain(model: _Model, seed: int) -> tuple[tuple[int, int, str], ...]:
 # ------------------------------------------------------------------------ generic GAP
 
 
+def _tabu_gap(
+    c: NDArray[np.int64],
+    w: NDArray[np.int64],
+    cap: NDArray[np.int64],
+    elig: NDArray[np.bool_],
+    rng: np.random.Generator,
+    max_iter: int,
+    deadline: float,
+) -> NDArray[np.int64] | None:
+    """Tabu search over shift and swap moves with an adaptive overload penalty.
+
+    Starts from a regret greedy; returns the best feasible agent per job found, or None.
+    Costs of ineligible pairs are treated as infinite. Used to hint CP-SAT.
+    """
+    m, n = c.shape
+    big = float(np.abs(c[elig]).sum()) + 1.0
+    cb = np.where(elig, c, big).astype(np.float64)
+    wf = w.astype(np.float64)
+    capf = cap.astype(np.float64)
+    jobs = np.arange(n)
+    # regret greedy: jobs with the largest gap between their two best agents first
+    srt = np.sort(cb, axis=0)
+    regret = srt[1] - srt[0] if m > 1 else np.zeros(n)
+    a = np.empty(n, dtype=np.int64)
+    load = np.zeros(m)
+    for j in np.argsort(-regret, kind="stable").tolist():
+        fits = (load + wf[:, j] <= capf) & elig[:, j]
+        cand = np.where(fits, cb[:, j], np.inf)
+        i = int(np.argmin(cand)) if np.isfinite(cand).any() else int(np.argmin(cb[:, j]))
+        a[j] = i
+        load[i] += wf[i, j]
+    pen = float(np.mean(cb[elig])) / max(1.0, float(np.mean(wf)))
+    best: NDArray[np.int64] | None = None
+    best_cost = np.inf
+    tabu = np.zeros((m, n), dtype=np.int64)
+    for it in range(max_iter):
+        if (it & 15) == 0 and time.perf_counter() > deadline:
+            break
+        over = np.maximum(load - capf, 0.0)
+        cur = cb[a, jobs]
+        cost_now = float(cur.sum())
+        feasible = not over.any()
+        if feasible and cost_now < best_cost:
+            best, best_cost = a.copy(), cost_now
+        pen = pen / 1.05 if feasible else pen * 1.05
+        # shift j from a[j] to i
+        dpen = (np.maximum(load[:, None] + wf - capf[:, None], 0.0) - over[:, None]) + (
+            np.maximum(load[a] - wf[a, jobs] - capf[a], 0.0) - over[a]
+        )[None, :]
+        dcost = cb - cur[None, :]
+        delta = dcost + pen * dpen
+        delta[a, jobs] = np.inf
+        aspire = (cost_now + dcost < best_cost) & (over.sum() + dpen <= 0)
+        delta[(tabu > it) & ~aspire] = np.inf
+        si = np.unravel_index(int(np.argmin(delta)), delta.shape)
+        best_shift = delta[si]
+        # swap j1 <-> j2 (different agents)
+        ca = cb[a]  # ca[k, j] = cost of job j at the agent of job k
+        wa = wf[a]
+        wself = wf[a, jobs]
+        d_s = ca.T + ca - cur[:, None] - cur[None, :]
+        new1 = load[a][:, None] - wself[:, None] + wa  # agent of j1 gets j2
+        new2 = load[a][None, :] - wself[None, :] + wa.T  # agent of j2 gets j1
+        p_s = (
+            np.maximum(new1 - capf[a][:, None], 0.0) - over[a][:, None]
+            + np.maximum(new2 - capf[a][None, :], 0.0) - over[a][None, :]
+        )  # fmt: skip
+        dsw = d_s + pen * p_s
+        dsw[a[:, None] == a[None, :]] = np.inf
+        t_sw = (tabu[a[None, :], jobs[:, None]] > it) | (tabu[a[:, None], jobs[None, :]] > it)
+        asp_s = (cost_now + d_s < best_cost) & (over.sum() + p_s <= 0)
+        dsw[t_sw & ~asp_s] = np.inf
+        k = int(np.argmin(dsw))
+        j1, j2 = divmod(k, n)
+        tenure = int(rng.integers(5, 15))
+        if not np.isfinite(min(best_shift, dsw[j1, j2])):
+            break
+        if best_shift <= dsw[j1, j2]:
+            i, j = int(si[0]), int(si[1])
+            tabu[a[j], j] = it + tenure
+            load[a[j]] -= wf[a[j], j]
+            load[i] += wf[i, j]
+            a[j] = i
+        else:
+            a1, a2 = int(a[j1]), int(a[j2])
+            tabu[a1, j1] = tabu[a2, j2] = it + tenure
+            load[a1] += wf[a1, j2] - wf[a1, j1]
+            load[a2] += wf[a2, j1] - wf[a2, j2]
+            a[j1], a[j2] = a2, a1
+    if not np.maximum(load - capf, 0.0).any() and float(cb[a, jobs].sum()) < best_cost:
+        best = a.copy()
+    return best
+
+
 @dataclass(frozen=True)
 class GapResult:
     """Result of :func:`solve_gap`.
@@ -686,6 +780,7 @@ def solve_gap(
     deterministic: bool = False,
     cost_scale: float | None = None,
     core_size: int = 3,
+    local_search: float = 0.3,
 ) -> GapResult:
     """Solve a generalized assignment problem (minimisation) with CP-SAT.
 
@@ -715,6 +810,9 @@ def solve_gap(
         Multiplier turning costs into integers (see the module doc).
     core_size : int
         Pairs per job in the core model (0 solves the full model directly).
+    local_search : float
+        Share of ``time_limit`` for a tabu search (shift and swap moves) whose best
+        solution hints CP-SAT; 0 turns it off.
 
     Returns
     -------
@@ -809,15 +907,33 @@ def solve_gap(
         lo=np.zeros((n_agents, 1), dtype=np.int64),
         hi=capi[:, None],
     )
+    hint = None
+    ls_agent = None
+    if local_search > 0:
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+        budget = local_search * time_limit
+        iters = int(200 * budget) if deterministic else 10**9
+        ls_agent = _tabu_gap(ci, wi, capi, elig, rng, iters, time.perf_counter() + budget)
+        if ls_agent is not None:
+            key = model.job * n_agents + model.agent
+            hint = np.searchsorted(key, np.arange(n_jobs) * n_agents + ls_agent)
+    rest = (
+        time_limit * (1.0 - local_search)
+        if deterministic
+        else time_limit - (time.perf_counter() - t0)
+    )
     got = _solve_model(
         model,
-        time_limit=time_limit,
+        time_limit=max(0.05, rest),
         seed=seed,
         num_workers=num_workers,
         deterministic=deterministic,
         core_size=core_size,
+        hint=hint,
     )
     stats = {**got.stats, "wall_time": time.perf_counter() - t0, "cost_scale": cs}
+    if ls_agent is not None:
+        stats["local_search"] = float(ci[ls_agent, np.arange(n_jobs)].sum()) / cs
     if got.choice is None:
         if got.status == "infeasible":
             conflicts = _explain(model, seed)
