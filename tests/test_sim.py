@@ -318,6 +318,85 @@ def test_events_frame(line4):
     assert np.all(np.diff(ev.time.to_numpy()) >= 0)
 
 
+def test_replayed_arrival_stream_by_hand():
+    """Three tickets at fixed times, one staff around the clock, 30 min jobs, no travel."""
+    cfg = SimConfig(
+        ticket_rate=[3.0],
+        staff_grid=[0],
+        shift_start=0.0,
+        shift_end=DAY,
+        workdays=127,
+        break_minutes=0.0,
+        travel_minutes=0.0,
+        repair_minutes=30.0,
+        repair_cv=0.0,
+        install_share=0.0,
+        fix_probability=1.0,
+        arrival_times=[60.0, 70.0, 500.0],
+        horizon=DAY,
+        drain=DAY,
+    )
+    res = simulate(cfg, replications=3, seed=0, record_events=True)
+    assert res.replications["arrivals"].tolist() == [3.0, 3.0, 3.0]
+    ev = res.events
+    assert ev[ev.event == "arrival"].time.tolist() == [60.0, 70.0, 500.0]
+    # the second ticket waits for the first: fixed at 60 + 30 + 30 = 120
+    assert ev[ev.event == "job_end"].time.tolist() == [90.0, 120.0, 530.0]
+    # waits 0, 20 and 0 minutes
+    assert res.kpis["wait_mean"].mean == pytest.approx(20.0 / 3.0)
+    assert cfg.mmc_params() is None
+
+
+def test_replayed_arrival_stream_bad_input():
+    base = {"ticket_rate": [1.0, 1.0], "staff_grid": [0, 1], "horizon": DAY}
+    with pytest.raises(InputError, match=r"arrival_times: must be sorted.*row 2"):
+        SimConfig(**base, arrival_times=[10.0, 20.0, 15.0])
+    with pytest.raises(InputError, match=r"arrival_times: must be >= 0 \(row 0\)"):
+        SimConfig(**base, arrival_times=[-1.0, 20.0])
+    with pytest.raises(InputError, match=r"arrival_grids: must be in \[0, 1\] \(row 1\)"):
+        SimConfig(**base, arrival_times=[1.0, 2.0], arrival_grids=[0, 2])
+    with pytest.raises(InputError, match="arrival_grids: given without arrival_times"):
+        SimConfig(**base, arrival_grids=[0])
+
+
+def test_from_city_small_generated_city():
+    from gridopt.io.units import build_units
+    from gridopt.model import ROLES, Layout
+    from gridopt.synth import generate_city
+
+    city = generate_city(1500, seed=5, days=0)
+    units = build_units(city.households, by="building", ticket_model=city.ticket_model)
+    labels = (units.x > np.median(units.x)).astype(np.int32) * 2 + (
+        units.y > np.median(units.y)
+    ).astype(np.int32)
+    layout = Layout(labels=labels, n_grids=4)
+    field = np.isin(city.staff.role, [ROLES.index("technician"), ROLES.index("installer")])
+    grid = np.where(field, np.arange(city.staff.n_staff) % 4, -1).astype(np.int32)
+    staff = city.staff.replace(grid=grid)
+    cfg = SimConfig.from_city(units, layout, staff, horizon=14 * DAY, region_size=2)
+    tpd = units.attribute("tickets_per_day")
+    assert cfg.n_grids == 4 and cfg.n_staff == int(field.sum())
+    np.testing.assert_allclose(cfg.ticket_rate, np.bincount(labels, weights=tpd, minlength=4))
+    np.testing.assert_allclose(
+        cfg.households, np.bincount(labels, weights=units.attribute("households"), minlength=4)
+    )
+    # staff sorted by grid, with their own shifts
+    assert np.all(np.diff(cfg.staff_grid) >= 0)
+    assert sorted(cfg.shift_start.tolist()) == sorted(staff.shift_start[field].tolist())
+    # quadrants: each grid touches at least one other, symmetrically; two regions of two
+    for g in range(4):
+        nb = cfg.nb_indices[cfg.nb_indptr[g] : cfg.nb_indptr[g + 1]]
+        assert len(nb) >= 1 and all(
+            g in cfg.nb_indices[cfg.nb_indptr[h] : cfg.nb_indptr[h + 1]] for h in nb
+        )
+    assert cfg.n_regions == 2
+    assert cfg.travel_matrix.shape == (4, 4) and np.all(cfg.travel_minutes >= 1.0)
+    res = simulate(cfg, replications=2, seed=1)
+    assert res.status == "feasible" and res.kpis["arrivals"].mean > 0
+    with pytest.raises(InputError, match="staff.grid: no staff with a role"):
+        SimConfig.from_city(units, layout, city.staff)
+
+
 # ------------------------------------------------------------------ CLI
 
 

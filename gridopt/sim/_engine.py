@@ -795,6 +795,8 @@ def _field_one(
     rate_cum,
     alias_p,
     alias_i,
+    tr_time,
+    tr_grid,
     week_rate,
     region,
     nb_ptr,
@@ -930,12 +932,18 @@ def _field_one(
     tt_week = 0
     next_tt = tt_time[0] if n_tt > 0 else _INF
 
-    # ---- arrivals: piecewise-constant rate per hour of the week
+    # ---- arrivals: a replayed stream, or piecewise-constant rate per hour of the week
+    n_trace = tr_time.shape[0]
+    tr_i = 0
     hour = 0
     e_left = _expo(st, S_ARRIVAL)
     next_arr = _INF
     t_cur = 0.0
-    while True:
+    if n_trace > 0:
+        t_cur = horizon
+        if tr_time[0] < horizon:
+            next_arr = tr_time[0]
+    while t_cur < horizon:
         r = total_rate * week_rate[hour % 168]
         h_end = (hour + 1) * 60.0
         if r > 0.0 and e_left <= r * (h_end - t_cur):
@@ -1212,16 +1220,25 @@ def _field_one(
                 break
             n_free -= 1
             j = free[n_free]
-            g = _alias(alias_p, alias_i, _unif(st, S_ARRIVAL))
+            if n_trace > 0:
+                g = tr_grid[tr_i]
+                tr_i += 1
+            else:
+                g = _alias(alias_p, alias_i, _unif(st, S_ARRIVAL))
             jt = J_INSTALL if _unif(st, S_ARRIVAL) < P[P_INSTALL_SHARE] else J_REPAIR
             _new_ticket(j, t, g, jt, st, S_ARRIVAL, P, dist, seg_cum, JI, JF, n_tickets, kpi)
             n_tickets += 1
             n_open += 1
             job = j
             # next arrival: spend an Exp(1) budget of integrated rate hour by hour
-            e_left = _expo(st, S_ARRIVAL)
-            t_cur = t
             next_arr = _INF
+            t_cur = t
+            if n_trace > 0:
+                t_cur = horizon
+                if tr_i < n_trace:
+                    next_arr = tr_time[tr_i]
+            else:
+                e_left = _expo(st, S_ARRIVAL)
             while t_cur < horizon:
                 r = total_rate * week_rate[hour % 168]
                 h_end = (hour + 1) * 60.0
@@ -1549,6 +1566,8 @@ def field_run(
     rate_cum,
     alias_p,
     alias_i,
+    tr_time,
+    tr_grid,
     week_rate,
     region,
     nb_ptr,
@@ -1588,6 +1607,8 @@ def field_run(
         Cumulative mean ticket rate per minute over the grids.
     alias_p, alias_i : ndarray of float64 / int64, shape (n_grids,)
         Walker's alias table of the grids' ticket rates (grid of a new ticket).
+    tr_time, tr_grid : ndarray of float64 / int64, shape (n_arrivals,)
+        A sorted ticket stream to replay instead of Poisson arrivals (may be empty).
     week_rate : ndarray of float64, shape (168,)
         Rate multiplier per hour of the week (mean 1).
     region : ndarray of int64, shape (n_grids,)
@@ -1635,6 +1656,8 @@ def field_run(
             rate_cum,
             alias_p,
             alias_i,
+            tr_time,
+            tr_grid,
             week_rate,
             region,
             nb_ptr,

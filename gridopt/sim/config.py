@@ -273,6 +273,13 @@ class SimConfig:
     households : ndarray of float64, shape (n_grids,), optional
         Households per grid (campaign targets); default proportional to ``ticket_rate``.
     campaign : Campaign, optional
+    arrival_times : ndarray of float64, shape (n_arrivals,), optional
+        A ticket stream to replay (minutes, sorted) instead of drawing Poisson arrivals
+        from ``ticket_rate`` and the profiles; every replication sees the same stream
+        (types, durations and travel stay random). ``ticket_rate`` still sets the
+        offered load and buffer sizes.
+    arrival_grids : ndarray of int64, shape (n_arrivals,), optional
+        Grid of each replayed ticket (default grid 0).
     horizon, warmup, drain : float
         Minutes simulated, deleted at the start, and allowed after the horizon for open
         tickets to finish.
@@ -334,6 +341,8 @@ class SimConfig:
     fix_bin: float = 10.0
     n_bins: int = 20160
     job_capacity: int | None = None
+    arrival_times: Any = None
+    arrival_grids: Any = None
     # derived (not init)
     nb_indptr: NDArray[np.int64] = field(init=False, repr=False)
     nb_indices: NDArray[np.int64] = field(init=False, repr=False)
@@ -532,6 +541,22 @@ class SimConfig:
             _set(self, "campaign", camp)
         if self.job_capacity is not None and int(self.job_capacity) < 16:
             raise InputError("job_capacity", f"must be >= 16, got {self.job_capacity}")
+        if self.arrival_times is not None:
+            at = _arr("arrival_times", self.arrival_times, np.float64)
+            _check("arrival_times", at, 0.0)
+            bad = np.r_[False, np.diff(at) < 0]
+            if bad.any():
+                raise InputError(
+                    "arrival_times", "must be sorted (non-decreasing)", first_rows(bad)
+                )
+            ag = np.zeros(at.shape[0], np.int64)
+            if self.arrival_grids is not None:
+                ag = _arr("arrival_grids", self.arrival_grids, np.int64, at.shape[0])
+                _check("arrival_grids", ag, 0.0, g - 1.0)
+            _set(self, "arrival_times", at)
+            _set(self, "arrival_grids", ag)
+        elif self.arrival_grids is not None:
+            raise InputError("arrival_grids", "given without arrival_times")
 
     # ------------------------------------------------------------------ properties
     @property
@@ -576,7 +601,8 @@ class SimConfig:
     def mmc_params(self) -> tuple[float, float, int] | None:
         """``(arrival_rate, service_rate, c)`` when this is a plain M/M/c queue, else None."""
         plain = (
-            self.n_grids == 1
+            self.arrival_times is None
+            and self.n_grids == 1
             and self.duration == "exponential"
             and self.install_share == 0
             and self.fix_probability == 1

@@ -452,12 +452,18 @@ def _prepare_field(cfg: SimConfig) -> dict[str, Any]:
     tm = np.zeros((0, 0)) if cfg.travel_matrix is None else np.ascontiguousarray(cfg.travel_matrix)
     hh = cfg.households if cfg.households.sum() > 0 else cfg.ticket_rate
     alias_p, alias_i = _alias_table(cfg.ticket_rate)
+    if cfg.arrival_times is None:
+        tr_t, tr_g = np.zeros(0), np.zeros(0, np.int64)
+    else:
+        tr_t, tr_g = cfg.arrival_times, cfg.arrival_grids
     return {
         "args": (
             P,
             np.cumsum(cfg.ticket_rate / DAY),
             alias_p,
             alias_i,
+            tr_t,
+            tr_g,
             week,
             reg,
             cfg.nb_indptr,
