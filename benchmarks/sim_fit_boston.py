@@ -27,6 +27,7 @@ Run: ``.venv/bin/python benchmarks/sim_fit_boston.py [--type "Traffic Signal Rep
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -104,10 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {DATA / (args.type + '.csv')} not found")
         return 0
     t0 = time.perf_counter()
+    logging.getLogger("gridopt.sim").setLevel(logging.ERROR)  # bisection visits overloads
     d = load(args.type, args.queue)
     arr = d["arrivals"]
     days = float(np.ceil((arr.max() + 1.0) / DAY))
-    weekday = int(d["start"].dayofweek) if hasattr(d["start"], "dayofweek") else 0
+    weekday = int(d["start"].weekday())
     mask, s0, s1 = schedule(d["close"], weekday)
     hours = np.bincount((np.mod(arr, DAY) // 60).astype(np.int64), minlength=24)
     dows = np.bincount(((arr // DAY).astype(np.int64) + weekday) % 7, minlength=7)
