@@ -54,7 +54,7 @@ def _textbook_gap(c, w, cap) -> float:
 def test_solve_gap(benchmark, n_jobs):
     c, w, cap = _gap_instance(n_jobs)
     res = benchmark.pedantic(
-        solve_gap, args=(c, w, cap), kwargs={"time_limit": 60, "num_workers": 2}, rounds=1
+        solve_gap, args=(c, w, cap), kwargs={"time_limit": 20, "num_workers": 2}, rounds=1
     )
     assert res.status == "optimal"
 
@@ -63,7 +63,7 @@ def test_solve_gap(benchmark, n_jobs):
 def test_reference_textbook_cpsat(benchmark, n_jobs):
     c, w, cap = _gap_instance(n_jobs)
     obj = benchmark.pedantic(_textbook_gap, args=(c, w, cap), rounds=1)
-    assert obj == solve_gap(c, w, cap, time_limit=60, num_workers=2).objective
+    assert obj == solve_gap(c, w, cap, time_limit=20, num_workers=2).objective
 
 
 def _ownership_case(n: int, per_owner: int = 500, seed: int = 0):

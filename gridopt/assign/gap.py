@@ -623,7 +623,9 @@ def _tabu_gap(
 ) -> NDArray[np.int64] | None:
     """Tabu search over shift and swap moves with an adaptive overload penalty.
 
-    Starts from a regret greedy; returns the best feasible agent per job found, or None.
+    Starts from a regret greedy; stops at the deadline, after ``max_iter`` moves or after
+    ``max(1000, 10 n)`` moves without a better feasible solution; returns the best
+    feasible agent per job found, or None.
     Costs of ineligible pairs are treated as infinite. Used to hint CP-SAT.
     """
     m, n = c.shape
@@ -647,15 +649,17 @@ def _tabu_gap(
     best: NDArray[np.int64] | None = None
     best_cost = np.inf
     tabu = np.zeros((m, n), dtype=np.int64)
+    last = 0
+    stall = max(1000, 10 * n)
     for it in range(max_iter):
-        if (it & 15) == 0 and time.perf_counter() > deadline:
+        if ((it & 15) == 0 and time.perf_counter() > deadline) or it - last > stall:
             break
         over = np.maximum(load - capf, 0.0)
         cur = cb[a, jobs]
         cost_now = float(cur.sum())
         feasible = not over.any()
         if feasible and cost_now < best_cost:
-            best, best_cost = a.copy(), cost_now
+            best, best_cost, last = a.copy(), cost_now, it
         pen = pen / 1.05 if feasible else pen * 1.05
         # shift j from a[j] to i
         dpen = (np.maximum(load[:, None] + wf - capf[:, None], 0.0) - over[:, None]) + (
