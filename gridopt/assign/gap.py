@@ -26,6 +26,16 @@ How the engine solves one model
    global optimality. The reported bound is the better of ``ceil(lb)`` and CP-SAT's bound
    on the exact model.
 
+:func:`solve_gap` first spends ``local_search`` of its time on a tabu search (shift and
+swap moves, adaptive overload penalty) whose best solution hints the CP-SAT models.
+
+Ownership models where only household counts are limited are transportation problems:
+:func:`assign_owners` solves them as a min-cost flow (OR-Tools ``SimpleMinCostFlow``),
+exact for travel and changes; the imbalance term is then only evaluated (the flow cost is
+the reported bound). A cap on changes is met there by Lagrangian relaxation: keeping the
+current owner earns a reward found by bisection, and ``flow_cost + reward * keep_min``
+is the bound. ``fast_flow=False`` sends every model through the LP + CP-SAT engine.
+
 Integer scaling
 ---------------
 CP-SAT needs integers. :func:`solve_gap` uses integral costs and weights as they are;
