@@ -5,6 +5,17 @@ Public names are re-exported here explicitly; see ``__all__``.
 
 from __future__ import annotations
 
+from gridopt.assign import (
+    Assignment,
+    GapResult,
+    OwnerLimits,
+    OwnerWeights,
+    RoleWorkload,
+    StaffingResult,
+    assign_owners,
+    solve_gap,
+    staffing,
+)
 from gridopt.errors import GridoptError, InfeasibleError, InputError
 from gridopt.model import Households, Layout, Scenario, Staff, Tickets, Units
 from gridopt.partition import (
@@ -46,4 +57,13 @@ __all__ = [
     "SimResult",
     "compare",
     "simulate",
+    "Assignment",
+    "GapResult",
+    "OwnerLimits",
+    "OwnerWeights",
+    "RoleWorkload",
+    "StaffingResult",
+    "assign_owners",
+    "solve_gap",
+    "staffing",
 ]
