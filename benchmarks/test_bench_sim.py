@@ -78,3 +78,21 @@ def test_bench_field(benchmark, compiled, n_grids):
     res = benchmark(simulate, cfg, replications=2, seed=1)
     benchmark.extra_info["events_per_s"] = res.stats["events_per_s"]
     assert res.status == "feasible"
+
+
+@pytest.mark.parametrize("days", sizes([20], [120]))
+def test_bench_field_vs_simpy(benchmark, compiled, days):
+    """Field model with shifts and travel; reference: the plain SimPy model, same run."""
+    from benchmarks.sim_vs_simpy import field_config, simpy_field
+
+    cfg = field_config(30, float(days), 2.0)
+    res = benchmark(simulate, cfg, replications=2, seed=1, threads=1)
+    c0 = time.process_time()
+    ref = simpy_field(cfg.replace(horizon=min(days, 20) * 1440.0), seed=3)
+    ref_rate = ref["customers"] / (time.process_time() - c0)
+    c0 = time.process_time()
+    ours = simulate(cfg, replications=2, seed=1, threads=1)
+    rate = ours.kpis["arrivals"].mean * 2 / (time.process_time() - c0)
+    benchmark.extra_info["tickets_per_cpu_s"] = rate
+    benchmark.extra_info["ratio_vs_simpy"] = rate / ref_rate
+    assert res.kpis["arrivals"].mean > 0 and ref["customers"] > 0
