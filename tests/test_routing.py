@@ -196,8 +196,8 @@ def test_one_ticket_hand_checked():
         ticket_grid=[0],
         windows=[[480.0, 485.0]],
         lunch=None,
-        solution_limit=20,
-        time_limit=2.0,
+        search="descent",
+        time_limit=60.0,
     )
     verify_routes(r, tickets, staff, windows=[[480.0, 485.0]])
     assert r.status in ("feasible", "optimal", "time_limit")
@@ -220,8 +220,8 @@ def test_late_start_waits_for_window():
         ticket_grid=[0],
         windows=[[600.0, 660.0]],
         lunch=None,
-        solution_limit=20,
-        time_limit=2.0,
+        search="descent",
+        time_limit=60.0,
     )
     verify_routes(r, tickets, staff, windows=[[600.0, 660.0]])
     assert r.stop_start[0] == pytest.approx(600.0, abs=TOL)
@@ -238,8 +238,8 @@ def test_city_day_is_feasible(city, policy):
         neighbours=grid_neighbours(city["units"], city["layout"]),
         windows=city["windows"],
         lunch=LUNCH,
-        solution_limit=300,
-        time_limit=2.0,
+        search="descent",
+        time_limit=60.0,
     )
     verify_routes(r, city["tickets"], city["staff"], windows=city["windows"], lunch=LUNCH)
     assert r.policy == policy
@@ -250,14 +250,13 @@ def test_city_day_is_feasible(city, policy):
 
 
 def test_same_input_same_routes(city):
-    # a solution limit is a deterministic budget; lunch breaks slow the search so much
-    # that the time limit would bind first, so this day has none
+    # descent ends at a local optimum on its own: no clock involved
     kw = dict(
         layout=city["layout"],
         windows=city["windows"],
-        lunch=None,
-        solution_limit=40,
-        time_limit=30.0,  # a safety net: the solution limit binds first
+        lunch=LUNCH,
+        search="descent",
+        time_limit=120.0,  # a safety net only
         seed=3,
     )
     a = dispatch_day(city["tickets"], city["staff"], **kw)
@@ -265,12 +264,12 @@ def test_same_input_same_routes(city):
     for name in ("stop_tech", "stop_ticket", "stop_start", "tech_break_start", "dropped"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     assert a.objective == b.objective
-    assert a.status == "feasible"  # ended by the solution limit, not the clock
+    assert a.status == "feasible"  # ended by the local optimum, not the clock
 
 
 def test_routes_are_frozen(city):
     r = dispatch_day(
-        city["tickets"], city["staff"], layout=city["layout"], solution_limit=50, time_limit=2.0
+        city["tickets"], city["staff"], layout=city["layout"], search="descent", time_limit=60.0
     )
     with pytest.raises(AttributeError):
         r.status = "optimal"
@@ -285,7 +284,7 @@ def test_grid_first_keeps_tickets_home_and_central_takes_nearest():
     # ticket in grid 0 but right next to grid 1's technician
     staff = make_staff([0.0, 4000.0], [0.0, 0.0], [0, 1])
     tickets = make_tickets([3900.0], [0.0])
-    kw = dict(ticket_grid=[0], neighbours=[[1], [0]], lunch=None, solution_limit=50, time_limit=2.0)
+    kw = dict(ticket_grid=[0], neighbours=[[1], [0]], lunch=None, search="descent", time_limit=60.0)
     own = dispatch_day(tickets, staff, overflow_penalty=20_000.0, **kw)
     verify_routes(own, tickets, staff)
     assert own.stop_tech.tolist() == [0] and not own.stop_overflow.any()
@@ -293,7 +292,7 @@ def test_grid_first_keeps_tickets_home_and_central_takes_nearest():
     over = dispatch_day(tickets, staff, overflow_penalty=100.0, **kw)
     assert over.stop_tech.tolist() == [1] and over.stop_overflow.all()
     central = dispatch_day(
-        tickets, staff, policy="central", lunch=None, solution_limit=50, time_limit=2.0
+        tickets, staff, policy="central", lunch=None, search="descent", time_limit=60.0
     )
     assert central.stop_tech.tolist() == [1] and not central.stop_overflow.any()
 
@@ -307,8 +306,8 @@ def test_grid_without_technician_overflows_to_neighbour_or_drops():
         ticket_grid=[1, 2],
         neighbours=[[1], [0], []],
         lunch=None,
-        solution_limit=50,
-        time_limit=2.0,
+        search="descent",
+        time_limit=60.0,
     )
     verify_routes(r, tickets, staff)
     assert r.stop_ticket.tolist() == [0] and r.stop_overflow.tolist() == [True]
@@ -320,7 +319,7 @@ def test_grid_without_technician_overflows_to_neighbour_or_drops():
 def test_unplaced_technician_is_a_floater():
     staff = make_staff([0.0], [0.0], [-1])
     tickets = make_tickets([1000.0], [0.0])
-    r = dispatch_day(tickets, staff, ticket_grid=[3], lunch=None, solution_limit=20, time_limit=2.0)
+    r = dispatch_day(tickets, staff, ticket_grid=[3], lunch=None, search="descent", time_limit=60.0)
     assert r.n_served == 1 and r.stop_overflow.all()
 
 
@@ -331,7 +330,7 @@ def test_skill_nobody_has_is_dropped_not_crashing():
     # OR-Tools reads an empty allowed-vehicle list as "all vehicles": must be pre-dropped
     staff = make_staff([0.0, 100.0], [0.0, 0.0], [0, 0], skills=np.array([1, 1]))
     tickets = make_tickets([500.0, 600.0, 700.0], [0.0] * 3, skill=np.array([1, 8, 2]))
-    r = dispatch_day(tickets, staff, ticket_grid=[0, 0, 0], solution_limit=50, time_limit=2.0)
+    r = dispatch_day(tickets, staff, ticket_grid=[0, 0, 0], search="descent", time_limit=60.0)
     verify_routes(r, tickets, staff, lunch=LUNCH)
     assert r.stop_ticket.tolist() == [0]
     assert r.dropped.tolist() == [1, 2]
@@ -348,8 +347,8 @@ def test_window_outside_every_shift_is_dropped_with_reason():
         ticket_grid=[0, 0],
         windows=windows,
         lunch=None,
-        solution_limit=20,
-        time_limit=2.0,
+        search="descent",
+        time_limit=60.0,
     )
     verify_routes(r, tickets, staff, windows=windows)
     assert r.dropped.tolist() == [1] and r.dropped_reason == ("window_outside_shifts",)
@@ -373,8 +372,8 @@ def test_lunch_break_is_taken_and_never_overlaps_service():
         windows=windows,
         lunch=lunch,
         max_lateness=120.0,
-        solution_limit=300,
-        time_limit=2.0,
+        search="descent",
+        time_limit=60.0,
     )
     verify_routes(r, tickets, staff, windows=windows, lunch=lunch, max_lateness=120.0)
     # the full-day technician has a lunch in [700, 760]; the 10:00-11:40 one has none
@@ -393,7 +392,7 @@ def test_priorities_decide_what_is_dropped():
         duration=np.full(3, 40.0),
     )
     r = dispatch_day(
-        tickets, staff, ticket_grid=[0, 0, 0], lunch=None, solution_limit=50, time_limit=2.0
+        tickets, staff, ticket_grid=[0, 0, 0], lunch=None, search="descent", time_limit=60.0
     )
     verify_routes(r, tickets, staff)
     assert r.stop_ticket.tolist() == [1]
@@ -426,8 +425,8 @@ def test_decomposition(city, decompose):
         lunch=LUNCH,
         decompose=decompose,
         cluster_size=12,
-        solution_limit=200,
-        time_limit=2.0,
+        search="descent",
+        time_limit=60.0,
     )
     verify_routes(r, city["tickets"], city["staff"], windows=city["windows"], lunch=LUNCH)
     assert r.stats["subproblems"] >= 2
@@ -442,8 +441,8 @@ def test_progress_is_reported(city):
         city["staff"],
         layout=city["layout"],
         decompose="grid",
-        solution_limit=50,
-        time_limit=2.0,
+        search="descent",
+        time_limit=60.0,
         progress=seen.append,
     )
     assert [d["done"] for d in seen] == [1, 2, 3, 4]
@@ -470,8 +469,8 @@ def test_custom_travel_callable():
         ticket_grid=[0],
         travel=manhattan,
         lunch=None,
-        solution_limit=10,
-        time_limit=2.0,
+        search="descent",
+        time_limit=60.0,
     )
     assert r.total_distance == pytest.approx(1400.0)
     assert r.stop_start[0] - r.tech_depart[0] == pytest.approx(700.0 / 500.0, abs=TOL)
@@ -552,8 +551,8 @@ def test_bad_travel_callable():
             staff,
             ticket_grid=[0],
             travel=lambda x, y: (np.zeros(2),) * 2,
-            solution_limit=5,
-            time_limit=2.0,
+            search="descent",
+            time_limit=60.0,
         )
     with pytest.raises(InputError, match="travel.detour: must be >= 1"):
         TravelModel(detour=0.5)
@@ -613,21 +612,20 @@ def test_vrptw_truncated_distances():
 def test_vrptw_bad_input(change, match):
     data = {**tiny_vrptw(), **change}
     with pytest.raises(InputError, match=match):
-        solve_vrptw(**data, capacity=2, n_vehicles=2, solution_limit=5, time_limit=2.0)
+        solve_vrptw(**data, capacity=2, n_vehicles=2, solution_limit=20, time_limit=2.0)
 
 
 def test_vrptw_bad_fleet():
     with pytest.raises(InputError, match="capacity: must be > 0"):
-        solve_vrptw(**tiny_vrptw(), capacity=0, n_vehicles=2, solution_limit=5, time_limit=2.0)
+        solve_vrptw(**tiny_vrptw(), capacity=0, n_vehicles=2, solution_limit=20, time_limit=2.0)
     with pytest.raises(InputError, match="n_vehicles: must be >= 1"):
-        solve_vrptw(**tiny_vrptw(), capacity=2, n_vehicles=0, solution_limit=5, time_limit=2.0)
+        solve_vrptw(**tiny_vrptw(), capacity=2, n_vehicles=0, solution_limit=20, time_limit=2.0)
     with pytest.raises(InputError, match="strategies: unknown"):
         solve_vrptw(
             **tiny_vrptw(),
             capacity=2,
             n_vehicles=2,
             solution_limit=5,
-            time_limit=2.0,
             strategies=["TELEPORT"],
         )
 

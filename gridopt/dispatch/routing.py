@@ -29,7 +29,7 @@ Examples
 >>> tickets = Tickets(ids=[10, 11], time=[0.0, 0.0], x=[1000.0, 2000.0], y=[0.0, 0.0],
 ...                   unit=[-1, -1], type=[0, 0], priority=[1, 1], skill=[1, 1],
 ...                   duration=[30.0, 30.0])
->>> routes = dispatch_day(tickets, staff, policy="central", lunch=None, solution_limit=50)
+>>> routes = dispatch_day(tickets, staff, policy="central", lunch=None, search="descent")
 >>> routes.status, routes.n_served, sorted(routes.route(0).tolist())
 ('feasible', 2, [0, 1])
 >>> round(routes.total_distance)  # 1 km out, 1 km on, 2 km back, x detour 1.3
@@ -710,6 +710,7 @@ def dispatch_day(
     max_lateness: float | None = None,
     time_limit: float | None = 10.0,
     solution_limit: int | None = None,
+    search: str = "guided",
     seed: int = 0,
     decompose: str | None = None,
     cluster_size: int = 150,
@@ -767,6 +768,9 @@ def dispatch_day(
         Deterministic work limit per subproblem (solutions accepted by guided local
         search). Same input + seed gives the same routes whenever the time limit does
         not bind; with only a time limit the result can depend on machine speed.
+    search : {"guided", "descent"}
+        ``"guided"``: guided local search until a limit. ``"descent"``: stop at the
+        first local optimum (fast, and deterministic when no limit binds).
     seed : int
         Recorded in ``stats``; the routing search itself is deterministic.
     decompose : {None, "grid", "cluster"}
@@ -805,7 +809,7 @@ def dispatch_day(
     >>> tickets = Tickets(ids=[7, 8, 9], time=[0.0] * 3, x=[500.0, 4500.0, 800.0],
     ...                   y=[0.0, 0.0, 0.0], unit=[-1] * 3, type=[0] * 3, priority=[0, 1, 2],
     ...                   skill=[1, 1, 4], duration=[30.0] * 3)
-    >>> r = dispatch_day(tickets, staff, ticket_grid=[0, 1, 0], solution_limit=50)
+    >>> r = dispatch_day(tickets, staff, ticket_grid=[0, 1, 0], search="descent")
     >>> [r.route(k).tolist() for k in range(2)], r.dropped.tolist(), r.dropped_reason
     ([[0], [1]], [2], ('no_skill',))
     """
@@ -821,6 +825,8 @@ def dispatch_day(
     if decompose is not None and policy == "central":
         raise InputError("decompose", "the central pool is one model; use decompose=None")
     _check_limits(time_limit, solution_limit)
+    if search not in ("guided", "descent"):
+        raise InputError("search", f"must be 'guided' or 'descent', got {search!r}")
     for name, val in (
         ("drop_penalty", drop_penalty),
         ("overflow_penalty", overflow_penalty),
@@ -961,6 +967,7 @@ def dispatch_day(
             max_lateness,
             sub_limit,
             solution_limit,
+            search,
         )
         results.append(res)
         for t in res["dropped"]:
@@ -1110,6 +1117,7 @@ def _solve_day(
     max_lateness: float | None,
     time_limit: float | None,
     solution_limit: int | None,
+    search: str,
 ) -> dict[str, Any]:
     """Build and solve one routing model; return routes as plain arrays."""
     n_v, n_t = int(v_idx.size), int(t_idx.size)
@@ -1144,66 +1152,115 @@ def _solve_day(
     horizon = _HORIZON_MIN * _SECONDS
 
     manager = pywrapcp.RoutingIndexManager(n, n_v, list(range(n_v)), list(range(n_v)))
-    routing = pywrapcp.RoutingModel(manager)
     node_grid = np.full(n, -1, dtype=np.int64)
     node_grid[n_v:] = tgrid[t_idx]
-    # Arc costs: metres, plus the overflow penalty on entering another grid's ticket.
-    classes: dict[int, int] = {}
-    for v in range(n_v):
-        g = int(vgrid[v_idx[v]]) if policy == "grid_first" else -2
-        if g not in classes:
-            cost = dist.copy()
-            if g != -2:
-                foreign = (node_grid >= 0) & (node_grid != g)
-                cost[:, foreign] += int(round(overflow_penalty))
-            classes[g] = routing.RegisterTransitMatrix(cost.tolist())
-        routing.SetArcCostEvaluatorOfVehicle(classes[g], v)
-    time_cb = routing.RegisterTransitMatrix((ttime + service[:, None]).tolist())
-    routing.AddDimension(time_cb, horizon, horizon, False, "time")
-    tdim = routing.GetDimensionOrDie("time")
-    work_cb = routing.RegisterUnaryTransitVector(service.tolist())
     cap = np.minimum(np.round(staff.capacity[s_pos] * _SECONDS), horizon).astype(np.int64)
-    routing.AddDimensionWithVehicleCapacity(work_cb, 0, cap.tolist(), True, "work")
-
     late_coef = max(1, int(round(lateness_cost / _SECONDS))) if lateness_cost > 0 else 0
     w_open = np.round(win[t_idx, 0] * _SECONDS).astype(np.int64)
     w_close = np.round(win[t_idx, 1] * _SECONDS).astype(np.int64)
     late_s = horizon if max_lateness is None else int(round(max_lateness * _SECONDS))
     prio = np.minimum(tickets.priority[t_idx].astype(np.int64), weights.size - 1)
     penalty = np.round(drop_penalty * weights[prio]).astype(np.int64)
-    for k in range(n_t):
-        idx = manager.NodeToIndex(n_v + k)
-        tdim.CumulVar(idx).SetRange(int(w_open[k]), int(min(horizon, w_close[k] + late_s)))
-        if late_coef and w_close[k] < horizon:
-            tdim.SetCumulVarSoftUpperBound(idx, int(w_close[k]), late_coef)
-        routing.AddDisjunction([idx], int(penalty[k]))
-        _restrict_vehicles(routing, idx, np.flatnonzero(allowed[k]), n_v)
-        routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(idx))
     sh_lo = np.round(staff.shift_start[s_pos] * _SECONDS).astype(np.int64)
     sh_hi = np.round(staff.shift_end[s_pos] * _SECONDS).astype(np.int64)
-    solver = routing.solver()
-    breaks: dict[int, Any] = {}
-    visit = [int(service[manager.IndexToNode(i)]) for i in range(routing.Size())]
-    for v in range(n_v):
-        tdim.CumulVar(routing.Start(v)).SetRange(int(sh_lo[v]), int(sh_hi[v]))
-        tdim.CumulVar(routing.End(v)).SetRange(int(sh_lo[v]), int(sh_hi[v]))
-        routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(routing.Start(v)))
-        routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(routing.End(v)))
-        if lunch is not None:
-            b_dur = int(round(lunch[2] * _SECONDS))
+    lunch_win: dict[int, tuple[int, int, int]] = {}
+    if lunch is not None:
+        b_dur = int(round(lunch[2] * _SECONDS))
+        for v in range(n_v):
             lo = max(int(round(lunch[0] * _SECONDS)), int(sh_lo[v]))
             hi = min(int(round(lunch[1] * _SECONDS)), int(sh_hi[v]) - b_dur)
             if hi >= lo:
-                iv = solver.FixedDurationIntervalVar(lo, hi, b_dur, False, f"lunch{v}")
+                lunch_win[v] = (lo, hi, b_dur)
+
+    def build(with_breaks: bool) -> tuple[Any, Any, dict[int, Any]]:
+        routing = pywrapcp.RoutingModel(manager)
+        # Arc costs: metres, plus the overflow penalty on entering another grid's ticket.
+        classes: dict[int, int] = {}
+        for v in range(n_v):
+            g = int(vgrid[v_idx[v]]) if policy == "grid_first" else -2
+            if g not in classes:
+                cost = dist.copy()
+                if g != -2:
+                    foreign = (node_grid >= 0) & (node_grid != g)
+                    cost[:, foreign] += int(round(overflow_penalty))
+                classes[g] = routing.RegisterTransitMatrix(cost.tolist())
+            routing.SetArcCostEvaluatorOfVehicle(classes[g], v)
+        time_cb = routing.RegisterTransitMatrix((ttime + service[:, None]).tolist())
+        routing.AddDimension(time_cb, horizon, horizon, False, "time")
+        tdim = routing.GetDimensionOrDie("time")
+        work_cb = routing.RegisterUnaryTransitVector(service.tolist())
+        routing.AddDimensionWithVehicleCapacity(work_cb, 0, cap.tolist(), True, "work")
+        for k in range(n_t):
+            idx = manager.NodeToIndex(n_v + k)
+            tdim.CumulVar(idx).SetRange(int(w_open[k]), int(min(horizon, w_close[k] + late_s)))
+            if late_coef and w_close[k] < horizon:
+                tdim.SetCumulVarSoftUpperBound(idx, int(w_close[k]), late_coef)
+            routing.AddDisjunction([idx], int(penalty[k]))
+            _restrict_vehicles(routing, idx, np.flatnonzero(allowed[k]), n_v)
+            routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(idx))
+        solver = routing.solver()
+        breaks: dict[int, Any] = {}
+        visit = [int(service[manager.IndexToNode(i)]) for i in range(routing.Size())]
+        for v in range(n_v):
+            hi = int(sh_hi[v])
+            if not with_breaks and v in lunch_win:
+                hi -= lunch_win[v][2]  # keep room to insert the lunch afterwards
+            tdim.CumulVar(routing.Start(v)).SetRange(int(sh_lo[v]), hi)
+            tdim.CumulVar(routing.End(v)).SetRange(int(sh_lo[v]), hi)
+            routing.AddVariableMaximizedByFinalizer(tdim.CumulVar(routing.Start(v)))
+            routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(routing.End(v)))
+            if with_breaks and v in lunch_win:
+                lo, b_hi, b_dur = lunch_win[v]
+                iv = solver.FixedDurationIntervalVar(lo, b_hi, b_dur, False, f"lunch{v}")
                 tdim.SetBreakIntervalsOfVehicle([iv], v, visit)
                 routing.AddIntervalToAssignment(iv)
                 breaks[v] = iv
+        return routing, tdim, breaks
 
-    params = _search_parameters(
-        "PARALLEL_CHEAPEST_INSERTION", "GUIDED_LOCAL_SEARCH", time_limit, solution_limit
-    )
+    # Break constraints slow OR-Tools' search by an order of magnitude (and its
+    # insertion heuristics handle them poorly), so with lunches the day is first routed
+    # without them on shifts shortened by the lunch, then re-optimised with the breaks
+    # from those routes (which always leave room for the lunch).
     t1 = _time.perf_counter()
+    first_limit = None if time_limit is None else (time_limit / 2 if lunch_win else time_limit)
+    routing, tdim, breaks = build(with_breaks=False)
+    meta = "GUIDED_LOCAL_SEARCH" if search == "guided" else "GREEDY_DESCENT"
+    params = _search_parameters("PARALLEL_CHEAPEST_INSERTION", meta, first_limit, solution_limit)
     sol = routing.SolveWithParameters(params)
+    if lunch_win:
+        first_routes = None if sol is None else _routes_of(routing, manager, sol)
+        routing, tdim, breaks = build(with_breaks=True)
+        remaining = None if time_limit is None else time_limit - (_time.perf_counter() - t1)
+        params = _search_parameters(
+            "PARALLEL_CHEAPEST_INSERTION",
+            meta,
+            None if remaining is None else max(0.1, remaining),
+            solution_limit,
+        )
+        initial = None
+        if first_routes is not None:
+            # Not ReadAssignmentFromRoutes: it restores the cumuls with an unlimited
+            # search, which can hang with breaks. The hint below is completed inside
+            # the time-limited solve instead.
+            routing.CloseModelWithParameters(params)
+            initial = routing.solver().Assignment()
+            if not routing.RoutesToAssignment(first_routes, True, True, initial):
+                initial = None
+        if initial is not None:
+            sol = routing.SolveFromAssignmentWithParameters(initial, params)
+            if sol is None:
+                log.info("routes without breaks could not take the lunch; solving from scratch")
+                remaining = None if time_limit is None else time_limit - (_time.perf_counter() - t1)
+                params = _search_parameters(
+                    "PARALLEL_CHEAPEST_INSERTION",
+                    meta,
+                    None if remaining is None else max(0.1, remaining),
+                    solution_limit,
+                )
+                sol = routing.SolveWithParameters(params)
+        else:  # no routes without breaks in time, or they could not take the lunch
+            log.info("solving with lunch breaks from scratch")
+            sol = routing.SolveWithParameters(params)
     status = _status(routing, sol is not None, _time.perf_counter() - t1, time_limit)
     if sol is None:
         log.warning("no routing solution for %d tickets / %d technicians (%s)", n_t, n_v, status)
