@@ -32,7 +32,7 @@ from gridopt.model import ROLE_TECHNICIAN, Staff, Tickets
 from gridopt.synth import generate_city
 
 N_HOUSEHOLDS = sizes([20_000], [100_000])
-TIME_LIMIT = 30.0 if FULL else 2.0
+TIME_LIMIT = 30.0 if FULL else 5.0
 VARIANTS = ("central_stations", "grid_first", "central_grid_bases")
 RESULTS: dict[tuple[int, str], dict[str, float]] = {}
 
