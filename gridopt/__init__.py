@@ -16,6 +16,7 @@ from gridopt.assign import (
     solve_gap,
     staffing,
 )
+from gridopt.dispatch import Routes, TravelModel, VrptwResult, dispatch_day, solve_vrptw
 from gridopt.errors import GridoptError, InfeasibleError, InputError
 from gridopt.model import Households, Layout, Scenario, Staff, Tickets, Units
 from gridopt.partition import (
@@ -66,4 +67,9 @@ __all__ = [
     "assign_owners",
     "solve_gap",
     "staffing",
+    "Routes",
+    "TravelModel",
+    "VrptwResult",
+    "dispatch_day",
+    "solve_vrptw",
 ]
