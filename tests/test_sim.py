@@ -142,6 +142,21 @@ def test_estimate_interval():
     assert e2.high - e2.mean == pytest.approx(12.706 * np.sqrt(2) / np.sqrt(2), rel=1e-3)
 
 
+def test_normal_draws_by_inversion():
+    from scipy.stats import norm
+
+    from gridopt.sim import _engine as E
+
+    st = np.random.SeedSequence(4).generate_state(4, np.uint64).reshape(1, 4)
+    z = np.array([E._normal(st, 0) for _ in range(20_000)])
+    # mean 0 and sd 1 within 4 standard errors; tail shares of the normal
+    assert abs(z.mean()) < 4 / np.sqrt(z.size)
+    assert abs(z.std() - 1.0) < 4 / np.sqrt(2 * z.size)
+    for q in (0.01, 0.1, 0.5, 0.9, 0.99):
+        share = (z < norm.ppf(q)).mean()
+        assert abs(share - q) < 4 * np.sqrt(q * (1 - q) / z.size), q
+
+
 # ------------------------------------------------------------------ M/M/c
 
 
