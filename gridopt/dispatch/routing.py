@@ -768,6 +768,8 @@ def dispatch_day(
         Deterministic work limit per subproblem (solutions accepted by guided local
         search). Same input + seed gives the same routes whenever the time limit does
         not bind; with only a time limit the result can depend on machine speed.
+        Guided local search may stall before reaching it (breaks especially): for
+        reproducible runs prefer ``search="descent"``.
     search : {"guided", "descent"}
         ``"guided"``: guided local search until a limit. ``"descent"``: stop at the
         first local optimum (fast, and deterministic when no limit binds).
