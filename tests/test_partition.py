@@ -58,7 +58,7 @@ def test_uniform_lattice_splits_exactly() -> None:
 
 
 def test_three_attributes_feasible_and_connected(grid12: Units) -> None:
-    res = partition(grid12, 6, OBJ3, seed=1, time_limit=3)
+    res = partition(grid12, 6, OBJ3, seed=1, max_iterations=300_000, time_limit=60)
     assert res.feasible, res.violations
     assert is_contiguous(grid12, res.labels, 6)
     for name, tol in OBJ3.balance.items():
@@ -86,7 +86,9 @@ def test_locked_units_and_stations(grid12: Units) -> None:
 
 
 def test_contiguity_false_balances(grid12: Units) -> None:
-    res = partition(grid12, 4, OBJ3, seed=0, time_limit=1.5, contiguity=False)
+    res = partition(
+        grid12, 4, OBJ3, seed=0, max_iterations=200_000, time_limit=60, contiguity=False
+    )
     assert res.feasible
 
 
@@ -144,7 +146,9 @@ def test_locked_conflicts_with_station(grid12: Units) -> None:
     locked = np.full(144, -1)
     locked[143] = 1
     with pytest.raises(InputError, match="locked: a unit holding a fixed base"):
-        partition(grid12, 3, OBJ3, seed=0, time_limit=0.5, locked=locked, stations=[[1100.0, 1100.0]])
+        partition(
+            grid12, 3, OBJ3, seed=0, time_limit=0.5, locked=locked, stations=[[1100.0, 1100.0]]
+        )
 
 
 def test_zero_total_attribute(grid12: Units) -> None:

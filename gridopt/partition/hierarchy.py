@@ -15,7 +15,7 @@ Examples
 ...                          edges=[(i, i + 1) for i in range(7)])
 >>> labels = np.repeat(np.arange(4), 2)
 >>> h = group_districts(units, labels, 2, Objective(balance={"households": 0.01}),
-...                     seed=0, time_limit=1)
+...                     seed=0, max_iterations=5_000)
 >>> h.grid_district.tolist(), h.districts.status
 ([0, 0, 1, 1], 'feasible')
 """

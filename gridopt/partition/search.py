@@ -20,7 +20,8 @@ Examples
 >>> edges += [(a, b) for a, b in zip(idx[:-1].ravel(), idx[1:].ravel())]
 >>> units = Units.from_edges(ids=range(16), x=xx.ravel(), y=yy.ravel(),
 ...                          attributes={"households": np.ones(16)}, edges=edges)
->>> res = partition(units, 4, Objective(balance={"households": 0.01}), seed=1, time_limit=1)
+>>> res = partition(units, 4, Objective(balance={"households": 0.01}), seed=1,
+...                 max_iterations=20_000)
 >>> res.status, res.kpis["households"].tolist()
 ('feasible', [4.0, 4.0, 4.0, 4.0])
 """
