@@ -82,6 +82,10 @@ class Objective:
     hard_penalty : float
         Penalty per unit of relative excess beyond a tolerance (relative to tau); large
         enough that the search prefers any feasible layout.
+    soft_scale : float
+        Relative deviation at which an attribute's soft penalty (weight x (r /
+        soft_scale)^2 / n_grids per grid) equals its weight; > 0. Smaller values pull
+        harder towards the exact target, at the cost of compactness.
 
     Raises
     ------
@@ -105,6 +109,7 @@ class Objective:
     mass: str | None = None
     load: str | None = None
     hard_penalty: float = 100.0
+    soft_scale: float = 0.3
 
     def __post_init__(self) -> None:
         bal = {}
@@ -124,6 +129,8 @@ class Objective:
             for name in self.targets:
                 if name not in bal:
                     raise InputError("targets", f"{name!r} is not a balanced attribute")
+        if not self.soft_scale > 0:
+            raise InputError("soft_scale", f"must be > 0, got {self.soft_scale!r}")
         if self.compactness not in COMPACTNESS:
             raise InputError(
                 "compactness", f"must be one of {COMPACTNESS}, got {self.compactness!r}"
@@ -134,6 +141,7 @@ class Objective:
             "border_weight",
             "stability_weight",
             "hard_penalty",
+            "soft_scale",
         ):
             object.__setattr__(self, name, _finite_nonneg(name, getattr(self, name)))
 
@@ -257,7 +265,9 @@ class Scorer:
         tau = np.array(objective.tolerances, dtype=np.float64)
         bw = np.array([objective.balance_weights.get(a, 1.0) for a in objective.attributes])
         self.tau = tau
-        self.cs = np.ascontiguousarray(bw / (k * tau**2)) if m else np.zeros(0)
+        # the soft pull towards the target is scaled by soft_scale, not by tau: scaling it
+        # by a tight tau makes balance swamp compactness inside the feasible band
+        self.cs = np.ascontiguousarray(bw / (k * objective.soft_scale**2)) if m else np.zeros(0)
         self.ch = (
             np.ascontiguousarray(objective.hard_penalty * np.maximum(bw, 1.0) / tau)
             if m
