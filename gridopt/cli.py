@@ -270,6 +270,164 @@ def plan_cmd(
     _run_plan(scenario, out, force=force, resume=resume)
 
 
+@app.command("assign")
+@handle_errors
+def assign_cmd(
+    households: Annotated[
+        Path,
+        typer.Argument(help="Households with a grid column (e.g. a plan's households.parquet)."),
+    ],
+    staff: Annotated[
+        Path,
+        typer.Option(
+            "--staff", help="Staff CSV: id, role, x, y, grid (and shifts, skills, capacity)."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Owners file: .csv, .parquet or .gpkg.")
+    ] = Path("owners.csv"),
+    grid_column: Annotated[
+        str, typer.Option(help="Column holding each household's grid.")
+    ] = "grid",
+    crs: Annotated[
+        str, typer.Option(help="CRS of x/y columns in a CSV (households and staff).")
+    ] = "",
+    min_share: Annotated[
+        float, typer.Option(help="Each owner's minimum load, as a share of the grid mean.")
+    ] = 0.7,
+    max_share: Annotated[
+        float, typer.Option(help="Each owner's maximum load, as a share of the grid mean.")
+    ] = 1.3,
+    current_owner_column: Annotated[
+        str, typer.Option(help="Column of today's owner (staff id) to keep where possible.")
+    ] = "",
+    max_changes: Annotated[
+        int, typer.Option(help="Cap on reassignments against today's owners (-1: none).")
+    ] = -1,
+    time_limit: Annotated[float, typer.Option(help="Seconds for the solver.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Give every household exactly one owner (account manager) under workload limits."""
+    import numpy as np
+
+    from gridopt.io.city import households_frame
+    from gridopt.io.staff import read_staff
+    from gridopt.io.units import households_from_frame, read_frame
+    from gridopt.io.write import write_table
+    from gridopt.plan import assign_households
+
+    frame = read_frame(households)
+    if grid_column not in frame.columns:
+        raise GridoptError(
+            f"{grid_column}: no such column in {households.name}; the households need their grid"
+        )
+    hh = households_from_frame(frame, crs=crs or None)
+    grid = frame[grid_column].to_numpy()
+    roster = read_staff(staff)
+    current = frame[current_owner_column].to_numpy() if current_owner_column else None
+    with console.status("assigning owners ..."):
+        result, notes = assign_households(
+            hh,
+            grid,
+            roster,
+            min_share=min_share,
+            max_share=max_share,
+            current_owner=current,
+            max_changes=None if max_changes < 0 else max_changes,
+            time_limit=time_limit,
+            seed=seed,
+        )
+    table = households_frame(hh, {"grid": grid, "owner": np.asarray(result.owner)})
+    if out.suffix.lower() in (".csv", ".parquet"):
+        table = table.drop(columns="geometry").assign(x=hh.x, y=hh.y)
+    write_table(table, out)
+    loads = np.asarray(result.loads)[:, 0]  # households per owner
+    rows = [
+        ("households", f"{hh.n_households:,}"),
+        ("owners", str(roster.of_role("account_manager").shape[0])),
+        ("status", f"{result.status}, gap {result.gap:.2%}"),
+        ("changes", str(result.n_changes)),
+        ("households per owner", f"{loads.min():.0f} .. {loads.max():.0f}" if loads.size else "-"),
+    ]
+    rows += [("note", n) for n in notes]
+    rows.append(("written", str(out)))
+    _summary_table("ownership", rows)
+
+
+@app.command("dispatch")
+@handle_errors
+def dispatch_cmd(
+    tickets: Annotated[
+        Path, typer.Argument(help="Ticket file (gridopt, boston311 or nyc311 schema).")
+    ],
+    staff: Annotated[
+        Path, typer.Option("--staff", help="Staff CSV with grid (e.g. a plan's staff.csv).")
+    ],
+    grids: Annotated[Path, typer.Option("--grids", help="Grid polygons (a plan's grids.gpkg).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Routes file: .geojson, .gpkg or .csv.")
+    ] = Path("routes.geojson"),
+    day: Annotated[int, typer.Option(help="Day to route (0: the first day of the file).")] = 0,
+    policy: Annotated[str, typer.Option(help="grid_first or central.")] = "grid_first",
+    time_limit: Annotated[float, typer.Option(help="Seconds for the solver.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Route one day's repair and installation tickets to technicians."""
+    import numpy as np
+
+    from gridopt.dispatch import dispatch_day
+    from gridopt.io.staff import read_staff
+    from gridopt.io.tickets import read_tickets
+    from gridopt.io.units import locate_points, polygon_neighbours, read_frame
+    from gridopt.io.write import routes_frame, write_table
+
+    if policy not in ("grid_first", "central"):
+        raise GridoptError(f"policy: must be grid_first or central, got {policy!r}")
+    if out.suffix.lower() not in (".geojson", ".gpkg", ".csv"):
+        raise GridoptError(f"out: use .geojson, .gpkg or .csv, got {out.suffix!r}")
+    polys = read_frame(grids)
+    if getattr(polys, "crs", None) is None:
+        raise GridoptError(f"{grids.name}: has no CRS")
+    crs = polys.crs.to_string()
+    imported = read_tickets(tickets, crs=crs)
+    t = imported.tickets
+    sel = (t.time >= day * 1440.0) & (t.time < (day + 1) * 1440.0)
+    if not sel.any():
+        raise GridoptError(f"day {day}: no tickets on that day in {tickets.name}")
+    t = t.select(sel)
+    t = t.replace(time=t.time - day * 1440.0)
+    roster = read_staff(staff)
+    ticket_grid = locate_points(t.x, t.y, polys, "grid")
+    with console.status(f"routing {t.n_tickets} tickets ..."):
+        routes = dispatch_day(
+            t,
+            roster,
+            policy=policy,
+            ticket_grid=ticket_grid,
+            neighbours=[np.asarray(n) for n in polygon_neighbours(polys, "grid")],
+            time_limit=time_limit,
+            seed=seed,
+        )
+    frame = routes_frame(routes, t, roster, crs, name=f"day{day}_{policy}")
+    if frame is None:
+        raise GridoptError(
+            f"no route: all {t.n_tickets} tickets were dropped ({', '.join(sorted(set(routes.dropped_reason)))})"
+        )
+    write_table(frame, out)
+    _summary_table(
+        f"{policy} routes for day {day}",
+        [
+            ("tickets", str(t.n_tickets)),
+            ("routed / dropped", f"{routes.stop_ticket.shape[0]} / {routes.dropped.shape[0]}"),
+            ("technicians used", str(len(frame))),
+            ("distance", f"{routes.tech_distance.sum() / 1000:.1f} km"),
+            ("lateness", f"{routes.stop_lateness.sum():.0f} min"),
+            ("status", routes.status),
+            ("written", str(out)),
+        ],
+    )
+
+
 @app.command("sweep")
 @handle_errors
 def sweep_cmd(

@@ -60,7 +60,15 @@ from gridopt.model import (
     Units,
 )
 
-__all__ = ["plan", "write_plan", "PlanResult", "STAGES", "PLAN_MARKER", "scenario_hash"]
+__all__ = [
+    "plan",
+    "write_plan",
+    "PlanResult",
+    "STAGES",
+    "PLAN_MARKER",
+    "scenario_hash",
+    "assign_households",
+]
 
 log = logging.getLogger("gridopt.plan")
 
@@ -497,52 +505,99 @@ def _needed(staffing_result: Any, n_grids: int) -> NDArray[np.int64]:
 def _ownership(
     cfg: ScenarioConfig, city: Any, units: Units, layout: Layout, hh_unit: NDArray, staff: Staff
 ) -> tuple[Any, list[str]]:
+    o = cfg.ownership
+    return assign_households(
+        city.households,
+        layout.labels[hh_unit],
+        staff,
+        min_share=o.min_share,
+        max_share=o.max_share,
+        allow_adjacent=o.allow_adjacent,
+        units=units,
+        layout=layout,
+        max_changes=None if o.max_changes < 0 else o.max_changes,
+        time_limit=o.time_limit,
+        seed=cfg.seed,
+    )
+
+
+def assign_households(
+    households: Households,
+    household_grid: NDArray,
+    staff: Staff,
+    *,
+    min_share: float = 0.7,
+    max_share: float = 1.3,
+    allow_adjacent: bool = False,
+    units: Units | None = None,
+    layout: Layout | None = None,
+    max_changes: int | None = None,
+    current_owner: NDArray | None = None,
+    time_limit: float = 30.0,
+    seed: int = 0,
+) -> tuple[Any, list[str]]:
+    """One owner per household under the house rules, and notes on what was relaxed.
+
+    Each account manager carries ``min_share`` .. ``max_share`` times the mean load of
+    their grid; VIP and business households go to the senior account managers (each to
+    the grid of its nearest senior); grids without an account manager borrow those of
+    adjacent grids (when ``units`` and ``layout`` are given). When the roster cannot meet
+    the limits, the limits are relaxed and the notes say so, so that a plan still comes out.
+
+    Returns
+    -------
+    (Assignment, list of str)
+
+    Raises
+    ------
+    InputError
+        No account manager on the roster.
+    """
     from gridopt.assign import OwnerLimits, assign_owners
 
-    o = cfg.ownership
     owners = staff.of_role("account_manager")
     if owners.shape[0] == 0:
         raise InputError("staff", "no account managers to own households")
-    hh_grid = _ownership_grid(city.households, layout.labels[hh_unit], staff, owners)
-    per_grid = np.bincount(hh_grid, minlength=layout.n_grids)
+    n_grids = int(max(np.max(household_grid), np.max(staff.grid))) + 1
+    hh_grid = _ownership_grid(households, np.asarray(household_grid), staff, owners)
+    per_grid = np.bincount(hh_grid, minlength=n_grids)
     own_grid = staff.grid[owners]
-    owners_in = np.bincount(own_grid[own_grid >= 0], minlength=layout.n_grids)
+    owners_in = np.bincount(own_grid[own_grid >= 0], minlength=n_grids)
     mean_load = per_grid[np.maximum(own_grid, 0)] / np.maximum(
         owners_in[np.maximum(own_grid, 0)], 1
     )
     limits = OwnerLimits(
-        min_households=np.floor(o.min_share * mean_load),
-        max_households=np.ceil(o.max_share * mean_load),
+        min_households=np.floor(min_share * mean_load),
+        max_households=np.ceil(max_share * mean_load),
     )
-    allow_adjacent = o.allow_adjacent
     orphan = np.flatnonzero((per_grid > 0) & (owners_in == 0))
-    if orphan.size and not allow_adjacent:
+    if orphan.size and not allow_adjacent and layout is not None:
         log.warning(
             "%d grid(s) have households but no account manager: owners of adjacent grids may take them",
             orphan.size,
         )
         allow_adjacent = True
 
-    def solve(households: Households, lim: Any) -> Any:
+    def solve(hh: Households, lim: Any) -> Any:
         return assign_owners(
-            households,
+            hh,
             staff,
             household_grid=hh_grid,
             units=units,
             layout=layout,
             limits=lim,
             allow_adjacent=allow_adjacent,
-            max_changes=None if o.max_changes < 0 else o.max_changes,
-            time_limit=o.time_limit,
-            seed=cfg.seed,
+            current_owner=current_owner,
+            max_changes=max_changes,
+            time_limit=time_limit,
+            seed=seed,
         )
 
-    result = solve(city.households, limits)
+    result = solve(households, limits)
     if result.status != "infeasible":
         return result, []
     # A plan is still needed when the roster cannot meet the limits: relax them, say so.
     notes = [f"ownership infeasible under the limits: {r}" for r in result.reasons]
-    households = city.households
     if not (staff.skills[owners] & SKILL_SENIOR).any() and households.vip.any():
         households = households.replace(vip=np.zeros(households.n_households, dtype=bool))
         notes.append(
@@ -1032,7 +1087,12 @@ def write_plan(result: PlanResult, out: str | Path) -> list[Path]:
     )
     grids = grids.reset_index()
     written.append(write_table(grids, out / "grids.gpkg", layer="grids"))
-    written.append(write_table(result.households_table, out / "households.parquet"))
+    from gridopt.io.city import households_frame
+
+    hh_extra = {k: result.households_table[k].to_numpy() for k in ("unit", "grid", "owner")}
+    written.append(
+        write_table(households_frame(result.city.households, hh_extra), out / "households.parquet")
+    )
     st = result.staff
     staff_df = pd.DataFrame(
         {
@@ -1043,6 +1103,8 @@ def write_plan(result: PlanResult, out: str | Path) -> list[Path]:
             "y": st.y,
             "shift_start": st.shift_start,
             "shift_end": st.shift_end,
+            "skills": st.skills,
+            "capacity": st.capacity,
         }
     )
     written.append(write_table(staff_df, out / "staff.csv"))
@@ -1122,42 +1184,28 @@ def _compound_blocks(result: PlanResult) -> Any:
 
 
 def _route_lines(result: PlanResult) -> tuple[Any, list[np.ndarray]]:
-    """Routes as lines (home -> stops -> home) and the first grid-first day's coordinates."""
-    import geopandas as gpd
-    import shapely
+    """Routes as lines (base -> stops -> base) and the first grid-first day's coordinates."""
+    import pandas as pd
 
-    rows, geoms, xy = [], [], []
+    from gridopt.io.write import routes_frame
+
+    frames, xy = [], []
     first_grid = next((n for n in result.routes if n.endswith("grid_first")), None)
     for name, r in result.routes.items():
         tickets = _route_tickets(result, name)
         if tickets is None:
             continue
-        # stops are grouped by technician, in the order of r.tech
-        offsets = np.concatenate([[0], np.cumsum(r.tech_n_stops)])
-        for k, tech in enumerate(r.tech):
-            sel = np.arange(offsets[k], offsets[k + 1])
-            if sel.size == 0:
-                continue
-            pos = r.stop_ticket[sel]
-            home = np.array([[result.staff.x[tech], result.staff.y[tech]]])
-            pts = np.vstack([home, np.column_stack([tickets.x[pos], tickets.y[pos]]), home])
-            rows.append(
-                {
-                    "plan": name,
-                    "staff_id": int(result.staff.ids[tech]),
-                    "grid": int(result.staff.grid[tech]),
-                    "stops": int(sel.size),
-                    "distance_m": round(float(r.tech_distance[k]), 1),
-                    "depart": float(r.tech_depart[k]),
-                    "return": float(r.tech_return[k]),
-                }
-            )
-            geoms.append(shapely.linestrings(pts))
-            if name == first_grid:
-                xy.append(pts)
-    if not rows:
+        df = routes_frame(r, tickets, result.staff, result.units.crs, name=name)
+        if df is None:
+            continue
+        frames.append(df)
+        if name == first_grid:
+            xy.extend(np.asarray(g.coords) for g in df.geometry)
+    if not frames:
         return None, []
-    return gpd.GeoDataFrame(rows, geometry=geoms, crs=result.units.crs), xy
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=result.units.crs), xy
 
 
 def _route_tickets(result: PlanResult, name: str) -> Tickets | None:

@@ -40,6 +40,7 @@ from gridopt.model import Households, Units
 
 __all__ = [
     "read_households",
+    "read_frame",
     "households_from_frame",
     "to_metric",
     "build_units",
@@ -223,6 +224,17 @@ def read_households(
         Unreadable or truncated file, empty table, missing coordinate columns, missing
         CRS, bad values (see :func:`households_from_frame` and :func:`to_metric`).
     """
+    return households_from_frame(read_frame(path, layer=layer), crs=crs, id_column=id_column)
+
+
+def read_frame(path: str | os.PathLike[str], *, layer: str | None = None) -> pd.DataFrame:
+    """Read a CSV, (Geo)Parquet or GeoPackage table; errors name the file.
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable or truncated file, or an unknown file type.
+    """
     p = Path(path)
     if not p.exists():
         raise InputError("households", f"file not found: {p}")
@@ -246,7 +258,7 @@ def read_households(
         raise InputError(
             "households", f"cannot read {p.name}: {type(exc).__name__}: {exc}"
         ) from None
-    return households_from_frame(df, crs=crs, id_column=id_column)
+    return df
 
 
 def _read_parquet(p: Path) -> pd.DataFrame:
@@ -781,3 +793,40 @@ def unit_polygons(
         geometry=geoms,
         crs=units.crs,
     )
+
+
+def locate_points(x: ArrayLike, y: ArrayLike, polygons: Any, column: str) -> NDArray[np.int64]:
+    """The ``column`` value of the polygon holding each point (the nearest one outside all).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> g = gpd.GeoDataFrame({"grid": [0, 1]}, geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])
+    >>> locate_points([0.5, 1.5, 5.0], [0.5, 0.5, 0.5], g, "grid").tolist()
+    [0, 1, 1]
+    """
+    import shapely
+
+    if column not in polygons.columns:
+        raise InputError("polygons", f"has no {column!r} column")
+    geoms = polygons.geometry.to_numpy()
+    pts = shapely.points(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    tree = shapely.STRtree(geoms)
+    idx = tree.nearest(pts)
+    return polygons[column].to_numpy()[idx].astype(np.int64)
+
+
+def polygon_neighbours(polygons: Any, column: str) -> list[list[int]]:
+    """For each polygon (ordered by ``column`` values 0..n-1), the ones it touches."""
+    import shapely
+
+    ids = polygons[column].to_numpy().astype(np.int64)
+    n = int(ids.max()) + 1
+    geoms = polygons.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
+    a, b = tree.query(shapely.buffer(geoms, 1.0), predicate="intersects")
+    out: list[list[int]] = [[] for _ in range(n)]
+    for i, j in zip(ids[a].tolist(), ids[b].tolist(), strict=True):
+        if i != j and j not in out[i]:
+            out[i].append(j)
+    return out

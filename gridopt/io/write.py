@@ -155,3 +155,51 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=default, sort_keys=False) + "\n")
     return target
+
+
+def routes_frame(
+    routes: Any, tickets: Any, staff: Any, crs: str | None, *, name: str = "routes"
+) -> Any:
+    """Technician routes as lines (base -> stops -> base), one row per technician used.
+
+    Parameters
+    ----------
+    routes : gridopt.dispatch.Routes
+        Stops grouped by technician in the order of ``routes.tech``.
+    tickets : Tickets
+        The tickets that were routed (``routes.stop_ticket`` are positions into them).
+    staff : Staff
+        The roster (``routes.tech`` are positions into it).
+
+    Returns
+    -------
+    GeoDataFrame or None (no technician had a stop)
+    """
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    rows, geoms = [], []
+    offsets = np.concatenate([[0], np.cumsum(routes.tech_n_stops)])
+    for k, tech in enumerate(routes.tech):
+        pos = routes.stop_ticket[offsets[k] : offsets[k + 1]]
+        if pos.size == 0:
+            continue
+        base = np.array([[staff.x[tech], staff.y[tech]]])
+        pts = np.vstack([base, np.column_stack([tickets.x[pos], tickets.y[pos]]), base])
+        rows.append(
+            {
+                "plan": name,
+                "staff_id": int(staff.ids[tech]),
+                "grid": int(staff.grid[tech]),
+                "stops": int(pos.size),
+                "tickets": " ".join(str(int(t)) for t in tickets.ids[pos]),
+                "distance_m": round(float(routes.tech_distance[k]), 1),
+                "depart": float(routes.tech_depart[k]),
+                "return": float(routes.tech_return[k]),
+            }
+        )
+        geoms.append(shapely.linestrings(pts))
+    if not rows:
+        return None
+    return gpd.GeoDataFrame(rows, geometry=geoms, crs=crs)
