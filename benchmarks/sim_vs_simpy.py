@@ -88,7 +88,7 @@ def simpy_mmc(
 def field_config(n_grids: int, days: float, warmup_days: float) -> SimConfig:
     """Grids with two technicians each, on 07:00-15:00 and 11:00-19:00 every day."""
     g = n_grids
-    rate = 6.0 + 4.0 * (np.arange(g) % 3)  # 6, 10, 14 tickets a day
+    rate = 4.0 + 2.0 * (np.arange(g) % 3)  # 4, 6, 8 tickets a day
     return SimConfig(
         ticket_rate=rate,
         staff_grid=np.repeat(np.arange(g), 2),

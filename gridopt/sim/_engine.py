@@ -1,12 +1,15 @@
 """Numba event loops of the simulator (private).
 
-Two kernels share one design: an array-based binary heap keyed by ``(time, seq)`` (``seq``
-is an increasing counter, so ties break deterministically in scheduling order),
-structure-of-arrays state allocated once per replication, no allocation per event, and
-one xoshiro256** generator per purpose and replication, seeded from
-:class:`numpy.random.SeedSequence` in Python. Replications run under ``prange``; each
-writes only its own row of the caller-allocated ``out`` arrays, so results do not depend
-on the number of threads.
+Two kernels share one design: pending events ordered by ``(time, seq)`` (``seq`` is an
+increasing counter, so ties break deterministically in scheduling order) in an
+array-based binary heap (the field model keeps its staff events, at most one per staff
+member, in a winner tree beside it), state in a few preallocated arrays, no allocation
+per event, and one xoshiro256** generator per purpose and replication, seeded from
+:class:`numpy.random.SeedSequence` in Python. The kernels release the GIL; the caller runs
+blocks of replications on a pool of threads (:mod:`gridopt.sim.stats`), and each
+replication writes only its own row of the caller-allocated ``out`` arrays, so results do
+not depend on the number of threads. (Plain loops instead of ``prange`` keep the cold
+compile shorter.)
 
 * :func:`mmc_run`: the plain M/M/c queue (arrival and departure events) used for the
   Erlang C validation and the speed targets.
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # ------------------------------------------------------------------ random streams
 S_ARRIVAL = 0  # arrival times, grid, type, segment
@@ -199,11 +202,10 @@ ST_BREAK = 4
 _INF = np.inf
 
 
-def set_threads(threads: int | None) -> int:
-    """Set Numba's thread count (None: all) and return the number in use."""
-    if threads is not None:
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    return int(numba.get_num_threads())
+def thread_count(threads: int | None) -> int:
+    """Threads to use: ``threads`` capped at Numba's thread count (None: all of them)."""
+    n = int(numba.config.NUMBA_NUM_THREADS)
+    return n if threads is None else max(1, min(int(threads), n))
 
 
 # ------------------------------------------------------------------ RNG
@@ -602,7 +604,7 @@ def _mmc_one(lam, mu, c, horizon, warmup, target, hbin, st, qcap, kpi, hist):
     kpi[M_OVERFLOW] = overflow
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def mmc_run(lam, mu, c, horizon, warmup, target, hbin, states, qcap, out_kpi, out_hist):
     """Simulate R replications of an M/M/c queue.
 
@@ -627,7 +629,7 @@ def mmc_run(lam, mu, c, horizon, warmup, target, hbin, states, qcap, out_kpi, ou
     out_hist : ndarray of float64, shape (R, n_bins)
         Zeroed; positive waits by bin, last bin open.
     """
-    for r in prange(states.shape[0]):
+    for r in range(states.shape[0]):
         _mmc_one(
             lam, mu, c, horizon, warmup, target, hbin, states[r], qcap, out_kpi[r], out_hist[r]
         )
@@ -1639,7 +1641,7 @@ def _field_one(
         ev_n[1] = n_ev
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def field_run(
     P,
     rate_cum,
@@ -1726,7 +1728,7 @@ def field_run(
     ev_n : ndarray of int64, shape (2,)
         Records written and records produced.
     """
-    for r in prange(states.shape[0]):
+    for r in range(states.shape[0]):
         cap = ev.shape[0]
         if r != 0:
             cap = 0

@@ -19,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -80,6 +81,7 @@ class Estimate:
         return {"mean": self.mean, "low": self.low, "high": self.high, "sd": self.sd, "n": self.n}
 
 
+@functools.lru_cache(maxsize=256)
 def _t975(df: int) -> float:
     from scipy.stats import t
 
@@ -489,6 +491,39 @@ def _prepare_field(cfg: SimConfig) -> dict[str, Any]:
     }
 
 
+def _run_blocks(
+    run: Callable[[int, int], None],
+    n_rep: int,
+    n_threads: int,
+    progress: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    """Call ``run(lo, hi)`` on contiguous blocks of replications, on ``n_threads`` threads.
+
+    The kernels release the GIL, so the threads run in parallel; each replication writes
+    only its own rows, so the blocks and their order do not change the results.
+    """
+    size = n_rep if n_threads == 1 else max(1, -(-n_rep // (4 * n_threads)))
+    if progress is not None:
+        size = min(size, max(1, n_rep // 10))
+    blocks = [(lo, min(n_rep, lo + size)) for lo in range(0, n_rep, size)]
+    if n_threads == 1 or len(blocks) == 1:
+        for lo, hi in blocks:
+            run(lo, hi)
+            if progress is not None:
+                progress({"done": hi, "total": n_rep})
+        return
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        futures = {pool.submit(run, lo, hi): hi - lo for lo, hi in blocks}
+        done = 0
+        for fut in as_completed(futures):
+            fut.result()
+            done += futures[fut]
+            if progress is not None:
+                progress({"done": done, "total": n_rep})
+
+
 def simulate(
     config: SimConfig,
     replications: int = 30,
@@ -512,7 +547,8 @@ def simulate(
         always get the same stream, so configurations run with the same seed share random
         numbers (common random numbers).
     threads : int, optional
-        Numba threads (default: all). Results do not depend on it.
+        Threads running replications (default: Numba's thread count, one per core).
+        Results do not depend on it.
     record_events : bool
         Return the per-event records of replication 0 as ``result.events`` (field engine).
     max_records : int
@@ -562,9 +598,8 @@ def simulate(
         msg = f"offered load {load:.3f} >= 1: the backlog grows without bound; runs are capped"
         log.warning(msg)
         warnings.append(msg)
-    n_threads = E.set_threads(threads)
+    n_threads = E.thread_count(threads)
     states = _states(int(seed), n_rep)
-    batch = n_rep if progress is None else max(n_threads, min(n_rep, max(1, n_rep // 10)))
     t0 = time.perf_counter()
     events_df = None
     funnel = np.zeros((n_rep, 3, 5))
@@ -573,8 +608,8 @@ def simulate(
         kpi = np.zeros((n_rep, E.N_MKPI))
         hist = np.zeros((n_rep, config.n_bins))
         qcap = config.job_capacity or int(min(max(65536, lam * (config.horizon) * 0.05), 1 << 24))
-        for lo in range(0, n_rep, batch):
-            hi = min(n_rep, lo + batch)
+
+        def run_mmc(lo: int, hi: int) -> None:
             E.mmc_run(
                 lam,
                 mu,
@@ -588,8 +623,8 @@ def simulate(
                 kpi[lo:hi],
                 hist[lo:hi],
             )
-            if progress is not None:
-                progress({"done": hi, "total": n_rep})
+
+        _run_blocks(run_mmc, n_rep, n_threads, progress)
         reps = _mmc_kpis(config, kpi, hist)
         overflow = kpi[:, E.M_OVERFLOW] >= 0
         n_events = float(kpi[:, E.M_EVENTS].sum())
@@ -601,9 +636,8 @@ def simulate(
         hw, ho, hf = (np.zeros((n_rep, nb)) for _ in range(3))
         ev = np.zeros((int(max_records) if record_events else 0, E.N_EVCOLS))
         ev_n = np.zeros(2, np.int64)
-        for lo in range(0, n_rep, batch):
-            hi = min(n_rep, lo + batch)
-            ev_b = ev if lo == 0 else ev[:0]
+
+        def run_field(lo: int, hi: int) -> None:
             E.field_run(
                 *prep["args"],
                 states[lo:hi],
@@ -612,11 +646,11 @@ def simulate(
                 ho[lo:hi],
                 hf[lo:hi],
                 funnel[lo:hi],
-                ev_b,
+                ev if lo == 0 else ev[:0],  # records of replication 0 only
                 ev_n,
             )
-            if progress is not None:
-                progress({"done": hi, "total": n_rep})
+
+        _run_blocks(run_field, n_rep, n_threads, progress)
         reps = _field_kpis(config, kpi, hw, ho, hf)
         overflow = kpi[:, E.K_OVERFLOW] >= 0
         n_events = float(kpi[:, E.K_EVENTS].sum())
