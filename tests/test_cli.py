@@ -115,3 +115,94 @@ def test_plan_unknown_scenario_key(tmp_path):
     assert r.exit_code == 2
     assert "grids.time_limt: unknown key (line 3); did you mean 'time_limit'?" in r.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_assign_and_dispatch_on_a_plan(tmp_path):
+    import numpy as np
+    import pandas as pd
+    from pyproj import Transformer
+
+    from gridopt.io.city import read_city
+
+    r = runner.invoke(
+        app,
+        [
+            "generate-city",
+            "--households",
+            "1500",
+            "--seed",
+            "2",
+            "--days",
+            "7",
+            "--out",
+            str(tmp_path / "city.gpkg"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "plan"
+    r = runner.invoke(app, ["plan", str(_scenario(tmp_path, 2)), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    owners = tmp_path / "owners.csv"
+    r = runner.invoke(
+        app,
+        [
+            "assign",
+            str(out / "households.parquet"),
+            "--staff",
+            str(out / "staff.csv"),
+            "--out",
+            str(owners),
+            "--time-limit",
+            "5",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(owners)
+    staff = pd.read_csv(out / "staff.csv")
+    assert len(df) == 1500
+    assert set(df["owner"]) <= set(staff.loc[staff["role"] == "account_manager", "id"])
+    # one day of the city's tickets as a gridopt-schema CSV with lon/lat
+    city = read_city(tmp_path / "city.gpkg")
+    t = city.tickets
+    lon, lat = Transformer.from_crs(city.crs, 4326, always_xy=True).transform(t.x, t.y)
+    busiest = int(np.argmax(np.bincount((t.time // 1440).astype(int))))
+    day = np.ones(t.n_tickets, dtype=bool)
+    pd.DataFrame(
+        {
+            "id": t.ids[day],
+            "open_time": pd.Timestamp("2026-03-02") + pd.to_timedelta(t.time[day], unit="min"),
+            "lon": np.asarray(lon)[day],
+            "lat": np.asarray(lat)[day],
+            "type": np.array(["repair", "install", "outage"])[t.type[day]],
+        }
+    ).to_csv(tmp_path / "tickets.csv", index=False)
+    routes = tmp_path / "routes.geojson"
+    r = runner.invoke(
+        app,
+        [
+            "dispatch",
+            str(tmp_path / "tickets.csv"),
+            "--staff",
+            str(out / "staff.csv"),
+            "--grids",
+            str(out / "grids.gpkg"),
+            "--out",
+            str(routes),
+            "--time-limit",
+            "2",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    import geopandas as gpd
+
+    lines = gpd.read_file(routes)
+    assert lines["stops"].sum() >= 1
+    assert set(lines["staff_id"]) <= set(staff.loc[staff["role"] != "account_manager", "id"])
+
+
+def test_dispatch_bad_policy(tmp_path):
+    r = runner.invoke(
+        app, ["dispatch", "t.csv", "--staff", "s.csv", "--grids", "g.gpkg", "--policy", "fastest"]
+    )
+    assert r.exit_code == 2 and "policy: must be grid_first or central" in r.output
