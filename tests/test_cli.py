@@ -191,6 +191,8 @@ def test_assign_and_dispatch_on_a_plan(tmp_path):
             str(routes),
             "--time-limit",
             "2",
+            "--day",
+            str(busiest),
         ],
     )
     assert r.exit_code == 0, r.output
