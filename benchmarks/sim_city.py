@@ -72,7 +72,14 @@ def build_config(n_households: int, n_grids: int, seed: int, grow: bool) -> SimC
     _, near = cKDTree(np.c_[cx, cy]).query(np.c_[staff.x, staff.y])
     grid = np.where(field, near, -1).astype(np.int32)
     rate = np.bincount(labels, weights=tpd, minlength=g)
-    quota = np.maximum(1, np.floor(rate / rate.sum() * field.sum())).astype(np.int64)
+    # one each, the rest by largest remainder of the ticket share
+    extra = int(field.sum()) - g
+    if extra < 0:
+        raise SystemExit(f"{int(field.sum())} field staff cannot cover {g} grids")
+    share = rate / rate.sum() * extra
+    quota = 1 + np.floor(share).astype(np.int64)
+    left = int(field.sum() - quota.sum())
+    quota[np.argsort(-(share - np.floor(share)), kind="stable")[:left]] += 1
     # rebalance: fill grids by quota, in staff order (deterministic)
     grid[:] = -1
     idx = np.flatnonzero(field)
