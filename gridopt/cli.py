@@ -270,6 +270,155 @@ def plan_cmd(
     _run_plan(scenario, out, force=force, resume=resume)
 
 
+@app.command("partition")
+@handle_errors
+def partition_cmd(
+    units_file: Annotated[
+        Path,
+        typer.Argument(
+            help="Units (layer 'units' of `gridopt import-osm`) or households (CSV/GeoParquet/GeoPackage)."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="GeoPackage of grid polygons with KPIs (and the units' grids)."
+        ),
+    ] = Path("grids.gpkg"),
+    grids: Annotated[int, typer.Option("--grids", "-g", help="Number of grids.")] = 0,
+    target: Annotated[
+        str,
+        typer.Option(
+            help="Workload per grid instead of --grids, as ATTR=VALUE (e.g. households=800)."
+        ),
+    ] = "",
+    balance: Annotated[
+        list[str] | None,
+        typer.Option("--balance", help="ATTR:TOLERANCE, e.g. households:0.05; repeatable."),
+    ] = None,
+    compactness: Annotated[str, typer.Option(help="inertia, diameter or none.")] = "inertia",
+    compactness_weight: Annotated[
+        float, typer.Option(help="Weight of compactness against balance.")
+    ] = 0.3,
+    by: Annotated[
+        str, typer.Option(help="For a household file: building, compound or lattice.")
+    ] = "building",
+    cell_size: Annotated[
+        float, typer.Option(help="Lattice cell size in metres (--by lattice).")
+    ] = 150.0,
+    crs: Annotated[str, typer.Option(help="CRS of x/y columns in a CSV.")] = "",
+    time_limit: Annotated[float, typer.Option(help="Seconds for the optimiser.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    contiguity: Annotated[bool, typer.Option(help="Each grid one connected piece.")] = True,
+) -> None:
+    """Cut units into contiguous, balanced, compact grids."""
+    import numpy as np
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gridopt.io.units import (
+        build_units,
+        households_from_frame,
+        read_frame,
+        unit_polygons,
+        units_from_frame,
+    )
+    from gridopt.io.write import write_layers
+    from gridopt.partition import choose_n_grids, partition
+    from gridopt.score import Objective
+
+    if out.suffix.lower() != ".gpkg":
+        raise GridoptError(f"out: grids are written to a GeoPackage (.gpkg), got {out.name!r}")
+    if bool(grids) == bool(target):
+        raise GridoptError("give exactly one of --grids N or --target ATTR=VALUE")
+    tol: dict[str, float] = {}
+    for item in balance or ["households:0.10"]:
+        name, _, value = item.partition(":")
+        try:
+            tol[name.strip()] = float(value)
+        except ValueError:
+            raise GridoptError(f"balance: {item!r} must look like households:0.05") from None
+    layers = []
+    if units_file.suffix.lower() == ".gpkg":
+        import pyogrio
+
+        layers = [n for n, _ in pyogrio.list_layers(units_file)]
+    if "units" in layers:
+        frame = read_frame(units_file, layer="units")
+        units = units_from_frame(frame)
+        polys = frame.to_crs(units.crs)[["id", "geometry"]].reset_index(drop=True)
+    else:
+        hh = households_from_frame(read_frame(units_file), crs=crs or None)
+        units = build_units(hh, by=None if by == "lattice" else by, cell_size=cell_size)
+        polys = unit_polygons(
+            units,
+            lattice="square" if by == "lattice" else None,
+            cell_size=cell_size if by == "lattice" else None,
+        )
+    if target:
+        attr, _, value = target.partition("=")
+        try:
+            n_grids = choose_n_grids(units, attr.strip(), float(value))
+        except ValueError:
+            raise GridoptError(f"target: {target!r} must look like households=800") from None
+    else:
+        n_grids = grids
+    objective = Objective(
+        balance=tol, compactness=compactness, compactness_weight=compactness_weight
+    )
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(f"{n_grids} grids", total=time_limit, info="")
+
+        def progress(info: dict[str, Any]) -> None:
+            if "elapsed" in info:
+                state = "feasible" if info.get("feasible") else "not yet feasible"
+                bar.update(
+                    task,
+                    completed=min(info["elapsed"], time_limit),
+                    info=f"best {info['best']:.4g}, {state}",
+                )
+
+        result = partition(
+            units,
+            n_grids,
+            objective,
+            seed=seed,
+            time_limit=time_limit,
+            contiguity=contiguity,
+            progress=progress,
+        )
+        bar.update(task, completed=time_limit)
+    import geopandas as gpd
+
+    unit_layer = gpd.GeoDataFrame(
+        {"id": units.ids, "grid": result.labels}, geometry=polys.geometry.to_numpy(), crs=units.crs
+    )
+    kpis = result.kpi_table().reset_index()
+    dissolved = unit_layer.dissolve(by="grid")[["geometry"]].reset_index()
+    grid_layer = gpd.GeoDataFrame(
+        kpis.merge(dissolved, on="grid"), geometry="geometry", crs=units.crs
+    )
+    write_layers(out, {"grids": grid_layer, "units": unit_layer})
+    dev = ", ".join(f"{k} {v:.1%}" for k, v in result.score.max_deviation.items())
+    _summary_table(
+        f"{n_grids} grids written to {out}",
+        [
+            ("units", f"{units.n_units:,}"),
+            ("status", result.status),
+            ("contiguous", str(result.contiguous)),
+            ("worst deviation", dev),
+            ("violations", "; ".join(result.violations[:3]) or "none"),
+            ("seconds", f"{result.runtime:.1f}"),
+        ],
+    )
+    _ = np
+
+
 @app.command("assign")
 @handle_errors
 def assign_cmd(

@@ -135,9 +135,9 @@ class GridsConfig:
                 0 < float(tau) < 1, f"grids.balance.{k}", f"tolerance must be in (0, 1), got {tau}"
             )
         _check(
-            self.compactness in ("inertia", "radius", "diameter"),
+            self.compactness in ("inertia", "diameter", "none"),
             "grids.compactness",
-            f"must be inertia, radius or diameter, got {self.compactness!r}",
+            f"must be inertia, diameter or none, got {self.compactness!r}",
         )
         for name in (
             "weight_balance",
@@ -535,7 +535,7 @@ by = "building"               # building | compound | lattice
 count = 25                    # number of grids; or set 0 and a workload per grid:
 # target = { attribute = "households", value = 800 }
 balance = { households = 0.10, tickets_per_day = 0.15 }   # attribute = tolerance (+/- share of the mean)
-compactness = "inertia"       # inertia | radius | diameter
+compactness = "inertia"       # inertia (moment of inertia) | diameter | none
 weights = { balance = 1.0, compactness = 0.3, travel = 0.0, border = 0.0, stability = 0.0 }
 contiguity = true
 anchor_to_stations = false

@@ -208,3 +208,51 @@ def test_dispatch_bad_policy(tmp_path):
         app, ["dispatch", "t.csv", "--staff", "s.csv", "--grids", "g.gpkg", "--policy", "fastest"]
     )
     assert r.exit_code == 2 and "policy: must be grid_first or central" in r.output
+
+
+def test_partition_households_file(tmp_path):
+    import geopandas as gpd
+
+    r = runner.invoke(
+        app,
+        [
+            "generate-city",
+            "--households",
+            "1500",
+            "--seed",
+            "3",
+            "--days",
+            "0",
+            "--out",
+            str(tmp_path / "hh.parquet"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "grids.gpkg"
+    r = runner.invoke(
+        app,
+        [
+            "partition",
+            str(tmp_path / "hh.parquet"),
+            "--grids",
+            "3",
+            "--balance",
+            "households:0.2",
+            "--time-limit",
+            "2",
+            "--out",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    grids = gpd.read_file(out, layer="grids")
+    units = gpd.read_file(out, layer="units")
+    assert len(grids) == 3 and grids["households"].sum() == 1500
+    assert set(units["grid"]) == {0, 1, 2}
+
+
+def test_partition_needs_grids_or_target(tmp_path):
+    r = runner.invoke(app, ["partition", "x.csv", "--out", str(tmp_path / "g.gpkg")])
+    assert r.exit_code == 2 and "exactly one of --grids N or --target" in r.output
+    r = runner.invoke(app, ["partition", "x.csv", "--grids", "3", "--out", str(tmp_path / "g.csv")])
+    assert r.exit_code == 2 and "GeoPackage" in r.output

@@ -45,6 +45,9 @@ __all__ = [
     "to_metric",
     "build_units",
     "unit_polygons",
+    "units_from_frame",
+    "locate_points",
+    "polygon_neighbours",
     "cut_edges_by_barriers",
     "UNIT_ATTRIBUTES",
 ]
@@ -830,3 +833,85 @@ def polygon_neighbours(polygons: Any, column: str) -> list[list[int]]:
         if i != j and j not in out[i]:
             out[i].append(j)
     return out
+
+
+def units_from_frame(
+    gdf: Any,
+    *,
+    id_column: str = "id",
+    adjacency: Literal["voronoi", "borders"] = "voronoi",
+    snap: float = 30.0,
+    barriers: Sequence[Any] | None = None,
+    max_edge_factor: float | None = 4.0,
+) -> Units:
+    """Units from a GeoDataFrame of unit polygons or points with attribute columns.
+
+    Every numeric column other than ``id_column``, ``unit`` and ``area_m2`` becomes an
+    attribute (the layer ``units`` written by ``gridopt import-osm`` has the usual ones).
+    Geographic coordinates are projected to the local UTM zone.
+
+    Parameters
+    ----------
+    adjacency : {"voronoi", "borders"}
+        Voronoi neighbours of the centroids (robust when footprints do not touch), or
+        shared borders of the polygons within ``snap`` metres.
+
+    Raises
+    ------
+    InputError
+        No geometry or CRS, missing id column, non-numeric or negative attributes.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> g = gpd.GeoDataFrame({"id": [1, 2, 3], "households": [10, 20, 30]},
+    ...     geometry=[shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10), shapely.box(20, 0, 30, 10)],
+    ...     crs="EPSG:32651")
+    >>> u = units_from_frame(g, adjacency="borders", snap=1.0)
+    >>> u.n_edges, u.attribute_names
+    (2, ('households',))
+    """
+    if not hasattr(gdf, "geometry") or gdf.crs is None:
+        raise InputError("units", "need geometries with a CRS")
+    if len(gdf) == 0:
+        raise InputError("units", "is empty: no rows")
+    if id_column not in gdf.columns:
+        raise InputError("units", f"has no {id_column!r} column")
+    if gdf.crs.is_geographic:
+        c = gdf.geometry.representative_point()
+        _, _, metric = to_metric(c.x.to_numpy(), c.y.to_numpy(), gdf.crs.to_string())
+        gdf = gdf.to_crs(metric)
+    skip = {id_column, "unit", "area_m2", "grid", gdf.geometry.name}
+    names = [c for c in gdf.columns if c not in skip and pd.api.types.is_numeric_dtype(gdf[c])]
+    if not names:
+        raise InputError("units", "no numeric attribute columns")
+    attrs = {}
+    for name in names:
+        attrs[name] = _numeric(gdf, name).astype(np.float64)
+    pts = gdf.geometry.representative_point()
+    x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    ids = gdf[id_column].to_numpy()
+    if adjacency == "borders":
+        poly = gdf[[id_column, gdf.geometry.name]].rename(columns={id_column: "id"})
+        e, length, area = _polygon_edges(poly, "id", ids, snap)
+    elif adjacency == "voronoi":
+        e, length = _voronoi_edges(x, y)
+        area = gdf.geometry.area.to_numpy()
+    else:
+        raise InputError("adjacency", f"must be 'voronoi' or 'borders', got {adjacency!r}")
+    if barriers:
+        keep = ~cut_edges_by_barriers(x, y, e, barriers)
+        e, length = e[keep], length[keep]
+    if adjacency == "voronoi" and max_edge_factor is not None:
+        keep = _prune_long_edges(x, y, e, max_edge_factor)
+        e, length = e[keep], length[keep]
+    return Units.from_edges(
+        ids=ids,
+        x=x,
+        y=y,
+        attributes=attrs,
+        edges=e,
+        edge_length=length,
+        area=area,
+        crs=gdf.crs.to_string(),
+    )
