@@ -656,6 +656,13 @@ def _dispatch(
 
     d = cfg.dispatch
     out: dict[str, Any] = {}
+    travel = None
+    if getattr(city, "streets", None) is not None:
+        from gridopt.io.network import StreetTravel
+
+        travel = StreetTravel.from_street_graph(
+            city.streets
+        )  # the river is crossed on bridges only
     for day in d.days:
         tickets = _day_tickets(city, hh_unit, int(day))
         if tickets is None:
@@ -664,7 +671,13 @@ def _dispatch(
             [d.policy, "central" if d.policy == "grid_first" else "grid_first"]
         ):
             out[f"day{day}_{policy}"] = dispatch_day(
-                tickets, staff, layout=layout, policy=policy, time_limit=d.time_limit, seed=cfg.seed
+                tickets,
+                staff,
+                layout=layout,
+                policy=policy,
+                time_limit=d.time_limit,
+                seed=cfg.seed,
+                travel=travel,
             )
     return out
 

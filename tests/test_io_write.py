@@ -9,7 +9,7 @@ import pytest
 
 from gridopt.errors import InputError
 from gridopt.io.city import read_city, write_city
-from gridopt.io.network import TravelModel
+from gridopt.io.network import StreetTravel
 from gridopt.io.write import atomic_path, write_table
 from gridopt.synth import generate_city
 
@@ -61,12 +61,25 @@ def test_read_city_missing_layers(tmp_path):
 
 def test_travel_model_network_vs_fallback():
     city = generate_city(2_000, seed=3, days=0)
-    tm = TravelModel.from_street_graph(city.streets)
+    tm = StreetTravel.from_street_graph(city.streets)
     hh = city.households
     pts = __import__("numpy").column_stack([hh.x[:5], hh.y[:5]])
     net = tm.minutes(pts, pts)
     assert net.shape == (5, 5)
     assert (net.diagonal() < 2.0).all()
-    straight = TravelModel.straight_line(detour=1.0, speed_kmh=35.0).minutes(pts, pts)
+    straight = StreetTravel.straight_line(detour=1.0, speed_kmh=35.0).minutes(pts, pts)
     # the street network is never faster than a straight line at the top speed
     assert (net + 1e-9 >= straight).all()
+
+
+def test_street_travel_callable_matches_dispatch_signature():
+    import numpy as np
+
+    city = generate_city(2_000, seed=3, days=0)
+    tm = StreetTravel.from_street_graph(city.streets)
+    hh = city.households
+    dist, minutes = tm(hh.x[:4], hh.y[:4])
+    assert dist.shape == minutes.shape == (4, 4)
+    assert np.all(np.diag(dist) == 0) and np.all(dist[~np.eye(4, dtype=bool)] > 0)
+    straight = np.hypot(hh.x[:4, None] - hh.x[None, :4], hh.y[:4, None] - hh.y[None, :4])
+    assert np.all(dist + 1e-6 >= straight)  # no path is shorter than the straight line

@@ -1,13 +1,13 @@
 """Street graph in, travel times out (``scipy.sparse.csgraph``).
 
-:class:`TravelModel` snaps points to the nearest street node and runs Dijkstra on the
+:class:`StreetTravel` snaps points to the nearest street node and runs Dijkstra on the
 street graph; points farther than ``max_snap`` from any node, and every query when no
 street graph is given, fall back to straight-line distance times a detour factor.
 
 Examples
 --------
 >>> import numpy as np
->>> tm = TravelModel.straight_line(detour=1.3, speed_kmh=30.0)
+>>> tm = StreetTravel.straight_line(detour=1.3, speed_kmh=30.0)
 >>> m = tm.minutes(np.array([[0.0, 0.0]]), np.array([[1000.0, 0.0]]))
 >>> round(float(m[0, 0]), 2)   # 1.3 km at 30 km/h
 2.6
@@ -23,13 +23,13 @@ from numpy.typing import NDArray
 
 from gridopt.errors import InputError
 
-__all__ = ["TravelModel"]
+__all__ = ["StreetTravel"]
 
 log = logging.getLogger("gridopt.io.network")
 
 
 @dataclass(frozen=True, eq=False)
-class TravelModel:
+class StreetTravel:
     """Travel times between points, on a street graph or as the crow flies.
 
     Parameters
@@ -38,6 +38,9 @@ class TravelModel:
         Street nodes (metric).
     graph : scipy.sparse.csr_matrix or None
         Symmetric street graph with edge weights in minutes.
+    length_graph : scipy.sparse.csr_matrix or None
+        The same graph weighted by metres (for distances; the shortest, not the fastest,
+        path's length).
     detour : float
         Straight-line fallback: distance x detour / speed.
     speed_kmh : float
@@ -48,6 +51,7 @@ class TravelModel:
 
     node_xy: NDArray[np.float64] | None
     graph: object | None
+    length_graph: object | None = None
     detour: float = 1.3
     speed_kmh: float = 25.0
     max_snap: float = 500.0
@@ -60,7 +64,7 @@ class TravelModel:
 
     # --------------------------------------------------------------- constructors
     @classmethod
-    def straight_line(cls, detour: float = 1.3, speed_kmh: float = 25.0) -> TravelModel:
+    def straight_line(cls, detour: float = 1.3, speed_kmh: float = 25.0) -> StreetTravel:
         """Distance x detour / speed, no street graph."""
         return cls(node_xy=None, graph=None, detour=detour, speed_kmh=speed_kmh)
 
@@ -73,10 +77,11 @@ class TravelModel:
         edge_v: NDArray,
         edge_minutes: NDArray[np.float64],
         *,
+        edge_length: NDArray[np.float64] | None = None,
         detour: float = 1.3,
         speed_kmh: float = 25.0,
         max_snap: float = 500.0,
-    ) -> TravelModel:
+    ) -> StreetTravel:
         """Build from an undirected edge list with travel minutes per edge."""
         from scipy.sparse import coo_matrix
 
@@ -95,10 +100,26 @@ class TravelModel:
         g = g.tocsr()
         g.sum_duplicates()
         xy = np.column_stack([node_x, node_y]).astype(np.float64)
-        return cls(node_xy=xy, graph=g, detour=detour, speed_kmh=speed_kmh, max_snap=max_snap)
+        lg = None
+        if edge_length is not None:
+            ln = np.maximum(np.asarray(edge_length, dtype=np.float64), 1e-6)
+            lg = coo_matrix(
+                (np.concatenate([ln, ln]), (np.concatenate([u, v]), np.concatenate([v, u]))),
+                shape=(n, n),
+            )
+            lg = lg.tocsr()
+            lg.sum_duplicates()
+        return cls(
+            node_xy=xy,
+            graph=g,
+            length_graph=lg,
+            detour=detour,
+            speed_kmh=speed_kmh,
+            max_snap=max_snap,
+        )
 
     @classmethod
-    def from_street_graph(cls, streets: object, **kwargs: float) -> TravelModel:
+    def from_street_graph(cls, streets: object, **kwargs: float) -> StreetTravel:
         """Build from :class:`gridopt.synth.StreetGraph` (or anything with the same fields)."""
         return cls.from_edges(
             streets.node_x,  # type: ignore[attr-defined]
@@ -106,6 +127,7 @@ class TravelModel:
             streets.edge_u,  # type: ignore[attr-defined]
             streets.edge_v,  # type: ignore[attr-defined]
             streets.edge_minutes,  # type: ignore[attr-defined]
+            edge_length=streets.edge_length,  # type: ignore[attr-defined]
             **kwargs,
         )
 
@@ -118,6 +140,35 @@ class TravelModel:
         dst = np.asarray(dst, dtype=np.float64).reshape(-1, 2)
         d = np.hypot(src[:, None, 0] - dst[None, :, 0], src[:, None, 1] - dst[None, :, 1])
         return d * self.detour / (self.speed_kmh * 1000.0 / 60.0)
+
+    def __call__(
+        self, x: NDArray[np.float64], y: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Distance (metres) and minutes between all points: the dispatch travel signature.
+
+        Parameters
+        ----------
+        x, y : ndarray of float64, shape (n,)
+
+        Returns
+        -------
+        distance, minutes : ndarray of float64, shape (n, n)
+        """
+        pts = np.column_stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
+        minutes = self.minutes(pts, pts)
+        if self.length_graph is None:
+            metres = minutes * self.speed_kmh * 1000.0 / 60.0
+        else:
+            metres = self._network(
+                pts,
+                pts,
+                self.length_graph,
+                1.0,
+                self.straight_minutes(pts, pts) * self.speed_kmh * 1000.0 / 60.0,
+            )
+        np.fill_diagonal(minutes, 0.0)
+        np.fill_diagonal(metres, 0.0)
+        return metres, minutes
 
     def minutes(self, src: NDArray[np.float64], dst: NDArray[np.float64]) -> NDArray[np.float64]:
         """Travel minutes from each ``src`` point to each ``dst`` point.
@@ -138,16 +189,26 @@ class TravelModel:
         fallback = self.straight_minutes(src, dst)
         if self.graph is None or self.node_xy is None:
             return fallback
+        return self._network(src, dst, self.graph, 1.0 / (self.speed_kmh * 1000.0 / 60.0), fallback)
+
+    def _network(
+        self,
+        src: NDArray[np.float64],
+        dst: NDArray[np.float64],
+        graph: object,
+        per_metre: float,
+        fallback: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
+        """Shortest paths on ``graph`` plus the snap legs (metres x ``per_metre``)."""
         from scipy.sparse.csgraph import dijkstra
         from scipy.spatial import cKDTree
 
         tree = cKDTree(self.node_xy)
         ds, ns = tree.query(src)
         dd, nd = tree.query(dst)
-        speed = self.speed_kmh * 1000.0 / 60.0
         uniq, inv = np.unique(ns, return_inverse=True)
-        net = dijkstra(self.graph, directed=False, indices=uniq)[inv][:, nd]
-        out = net + (ds[:, None] + dd[None, :]) / speed
+        net = dijkstra(graph, directed=False, indices=uniq)[inv][:, nd]
+        out = net + (ds[:, None] + dd[None, :]) * per_metre
         ok = np.isfinite(net) & (ds[:, None] <= self.max_snap) & (dd[None, :] <= self.max_snap)
         n_fb = int((~ok).sum())
         if n_fb:

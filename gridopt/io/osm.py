@@ -173,15 +173,15 @@ class OsmExtract:
         return int(self.buildings["dwellings"].sum())
 
     def travel_model(self, **kwargs: float) -> Any:
-        """A :class:`~gridopt.io.network.TravelModel` on the street graph.
+        """A :class:`~gridopt.io.network.StreetTravel` on the street graph.
 
         Keyword arguments (``detour``, ``speed_kmh``, ``max_snap``) go to
-        :meth:`TravelModel.from_edges`.
+        :meth:`StreetTravel.from_edges`.
         """
-        from gridopt.io.network import TravelModel
+        from gridopt.io.network import StreetTravel
 
         s = self.streets
-        return TravelModel.from_edges(
+        return StreetTravel.from_edges(
             self.street_nodes[:, 0],
             self.street_nodes[:, 1],
             s["u"].to_numpy(),
