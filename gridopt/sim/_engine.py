@@ -870,7 +870,7 @@ def _wave2_day(
     return pos
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _field_one(
     P,
     rate_cum,
@@ -1052,8 +1052,21 @@ def _field_one(
     n_ev = 0
     backlog_int = 0.0
     busy_int = 0.0
+    # hot counters live in registers, written to kpi once at the end
     t_travel = 0.0
     t_repair = 0.0
+    a_onsite_n = 0.0
+    a_onsite_sum = 0.0
+    a_sla_hit = 0.0
+    a_wait_n = 0.0
+    a_wait_sum = 0.0
+    a_wait_pos = 0.0
+    a_within = 0.0
+    a_helped = 0.0
+    a_visits = 0.0
+    a_fix_n = 0.0
+    a_fix_sum = 0.0
+    a_revisits = 0.0
 
     while True:
         # ---- pick the next source: day boundary, timetable, heap, arrival
@@ -1107,12 +1120,12 @@ def _field_one(
                     JI[j, JI_FIRST] = 0
                     if JI[j, JI_COUNT] == 1:
                         resp = t - JF[j, JF_TARR]
-                        kpi[K_ONSITE_N] += 1.0
-                        kpi[K_ONSITE_SUM] += resp
+                        a_onsite_n += 1.0
+                        a_onsite_sum += resp
                         b = int(resp * inv_hbin)
                         h_onsite[b if b < nbo else nbo - 1] += 1.0
                         if resp <= sla:
-                            kpi[K_SLA_HIT] += 1.0
+                            a_sla_hit += 1.0
                         if JI[j, JI_TYPE] == J_OUTAGE:
                             kpi[K_OUTAGE_N] += 1.0
                             kpi[K_OUTAGE_SUM] += resp
@@ -1165,7 +1178,7 @@ def _field_one(
                     freed = True
                 else:
                     t_repair += ot
-                    kpi[K_VISITS] += 1.0
+                    a_visits += 1.0
                     # sale chance at this visit
                     u = JF[j, JF_SALE]
                     p = sale_seg[seg]
@@ -1199,15 +1212,15 @@ def _field_one(
                     if JI[j, JI_VISITS] <= 0:
                         if JI[j, JI_COUNT] == 1:
                             fx = t - JF[j, JF_TARR]
-                            kpi[K_FIX_N] += 1.0
-                            kpi[K_FIX_SUM] += fx
+                            a_fix_n += 1.0
+                            a_fix_sum += fx
                             b = int(fx * inv_fbin)
                             h_fix[b if b < nbf else nbf - 1] += 1.0
                         freed = True
                         n_open -= 1
                     else:
                         if JI[j, JI_COUNT] == 1:
-                            kpi[K_REVISITS] += 1.0
+                            a_revisits += 1.0
                         JF[j, JF_DUR] = _duration(
                             st, S_REVISIT, dist, P[P_REP_MEAN], P[P_REP_CV], P[P_REP_SIG]
                         )
@@ -1569,16 +1582,16 @@ def _field_one(
                 n_wait -= 1
                 if JI[j, JI_FIRST] == 1 and JI[j, JI_COUNT] == 1:
                     w = t - JF[j, JF_TQ]
-                    kpi[K_WAIT_N] += 1.0
-                    kpi[K_WAIT_SUM] += w
+                    a_wait_n += 1.0
+                    a_wait_sum += w
                     if w > 0.0:
-                        kpi[K_WAIT_POS] += 1.0
+                        a_wait_pos += 1.0
                         b = int(w * inv_hbin)
                         h_wait[b if b < nbw else nbw - 1] += 1.0
                     if w <= wait_target:
-                        kpi[K_WITHIN] += 1.0
+                        a_within += 1.0
                     if JI[j, JI_GRID] != g:
-                        kpi[K_HELPED] += 1.0
+                        a_helped += 1.0
             busy_now += 1
             a = SI[k, SI_POS]
             b2 = JI[j, JI_GRID]
@@ -1620,6 +1633,18 @@ def _field_one(
                 else:
                     t_repair += ov
             kpi[K_T_ONSHIFT] += _overlap(SF[k, SF_FROM], horizon, warmup, horizon)
+    kpi[K_ONSITE_N] += a_onsite_n
+    kpi[K_ONSITE_SUM] += a_onsite_sum
+    kpi[K_SLA_HIT] += a_sla_hit
+    kpi[K_WAIT_N] += a_wait_n
+    kpi[K_WAIT_SUM] += a_wait_sum
+    kpi[K_WAIT_POS] += a_wait_pos
+    kpi[K_WITHIN] += a_within
+    kpi[K_HELPED] += a_helped
+    kpi[K_VISITS] += a_visits
+    kpi[K_FIX_N] += a_fix_n
+    kpi[K_FIX_SUM] += a_fix_sum
+    kpi[K_REVISITS] += a_revisits
     kpi[K_T_TRAVEL] += t_travel
     kpi[K_T_REPAIR] += t_repair
     kpi[K_BACKLOG_INT] += backlog_int
