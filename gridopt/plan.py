@@ -1125,6 +1125,11 @@ def write_plan(result: PlanResult, out: str | Path) -> list[Path]:
     if route_lines is not None:
         written.append(write_table(route_lines, out / "routes.geojson"))
     written.append(write_json(result.kpis, out / "kpis.json"))
+    from gridopt.report.maps import colour_graph
+
+    ui, uj, _ = result.units.edges()
+    gi, gj = result.layout.labels[ui], result.layout.labels[uj]
+    colours = colour_graph(result.layout.n_grids, np.column_stack([gi, gj])[gi != gj], 10)
     images: dict[str, Path] = {}
     if cfg.outputs.maps:
         base_xy = None
@@ -1140,6 +1145,7 @@ def write_plan(result: PlanResult, out: str | Path) -> list[Path]:
                 title=f"{result.layout.n_grids} grids",
                 bases_xy=base_xy,
                 routes=route_xy,
+                colours=colours,
             )
             images["Grids, bases and the first sample day's grid-first routes"] = p
             written.append(p)
@@ -1170,7 +1176,9 @@ def write_plan(result: PlanResult, out: str | Path) -> list[Path]:
                 warnings=result.warnings,
                 images=images,
                 svg_map=svg_grid_map(
-                    grid_polys, result.grid_table[["grid", "households", "renewal_rate"]]
+                    grid_polys,
+                    result.grid_table[["grid", "households", "renewal_rate"]],
+                    colours=colours,
                 ),
                 notes=[f"Stage seconds: {result.timings}"],
             )

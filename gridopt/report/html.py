@@ -89,7 +89,9 @@ def _img(path: str | os.PathLike[str], alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def svg_grid_map(grid_polygons: Any, table: pd.DataFrame | None = None, *, width: int = 900) -> str:
+def svg_grid_map(
+    grid_polygons: Any, table: pd.DataFrame | None = None, *, width: int = 900, colours: Any = None
+) -> str:
     """An inline SVG map: one path per grid, coloured, with a tooltip of its figures.
 
     Parameters
@@ -120,7 +122,11 @@ def svg_grid_map(grid_polygons: Any, table: pd.DataFrame | None = None, *, width
     lookup = table.set_index("grid") if table is not None and "grid" in table.columns else None
     from gridopt.report.maps import grid_colours
 
-    colours = grid_colours(geoms, len(palette))
+    colours = (
+        grid_colours(geoms, len(palette))
+        if colours is None
+        else np.asarray(colours)[grid_polygons.index]
+    )
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="grid map">'
     ]
@@ -142,7 +148,7 @@ def svg_grid_map(grid_polygons: Any, table: pd.DataFrame | None = None, *, width
         if lookup is not None and gid in lookup.index:
             row = lookup.loc[gid]
             tip += "\n" + "\n".join(f"{k}: {_fmt(row[k])}" for k in list(lookup.columns)[:8])
-        color = palette[int(colours[k])]
+        color = palette[int(colours[k]) % len(palette)]
         parts.append(
             f'<path class="g" d="{" ".join(d)}" fill="{color}" fill-opacity="0.6" stroke="#333" stroke-width="1" fill-rule="evenodd">'
             f"<title>{html.escape(tip)}</title></path>"

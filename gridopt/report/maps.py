@@ -25,11 +25,44 @@ from matplotlib.collections import LineCollection  # noqa: E402
 
 from gridopt.io.write import atomic_path  # noqa: E402
 
-__all__ = ["city_map", "grid_map", "draw_city_background", "save_figure"]
+__all__ = [
+    "city_map",
+    "grid_map",
+    "draw_city_background",
+    "save_figure",
+    "grid_colours",
+    "colour_graph",
+]
 
 _PALETTE = (
     plt.get_cmap("tab20").colors + plt.get_cmap("tab20b").colors + plt.get_cmap("Set3").colors
 )
+
+
+def colour_graph(n: int, pairs: np.ndarray, n_colours: int) -> np.ndarray:
+    """Greedy colouring: a colour index per node so that paired nodes differ.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> colour_graph(3, np.array([[0, 1], [1, 2]]), 5).tolist()
+    [1, 0, 2]
+    """
+    nb: list[set[int]] = [set() for _ in range(n)]
+    for i, j in np.asarray(pairs, dtype=np.int64).reshape(-1, 2).tolist():
+        if i != j:
+            nb[i].add(j)
+            nb[j].add(i)
+    colour = np.full(n, -1, dtype=np.int64)
+    count = np.zeros(n_colours, dtype=np.int64)
+    for i in sorted(range(n), key=lambda k: (-len(nb[k]), k)):
+        used = {int(colour[j]) for j in nb[i] if colour[j] >= 0}
+        free = [c for c in range(n_colours) if c not in used]
+        # the least-used free colour: the whole palette gets used, so that grids that
+        # do not touch on the map are still told apart
+        colour[i] = min(free, key=lambda c: (count[c], c)) if free else i % n_colours
+        count[colour[i]] += 1
+    return colour
 
 
 def grid_colours(geoms: Any, n_colours: int) -> np.ndarray:
@@ -40,25 +73,14 @@ def grid_colours(geoms: Any, n_colours: int) -> np.ndarray:
     >>> import shapely
     >>> boxes = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1), shapely.box(2, 0, 3, 1)]
     >>> grid_colours(boxes, 5).tolist()
-    [1, 0, 1]
+    [1, 0, 2]
     """
     import shapely
 
     arr = np.asarray(list(geoms), dtype=object)
-    n = arr.shape[0]
     tree = shapely.STRtree(arr)
     a, b = tree.query(shapely.buffer(arr, 1e-6), predicate="intersects")
-    nb: list[set[int]] = [set() for _ in range(n)]
-    for i, j in zip(a.tolist(), b.tolist(), strict=True):
-        if i != j:
-            nb[i].add(j)
-            nb[j].add(i)
-    colour = np.full(n, -1, dtype=np.int64)
-    for i in sorted(range(n), key=lambda k: -len(nb[k])):
-        used = {int(colour[j]) for j in nb[i] if colour[j] >= 0}
-        free = [c for c in range(n_colours) if c not in used]
-        colour[i] = free[0] if free else i % n_colours
-    return colour
+    return colour_graph(arr.shape[0], np.column_stack([a, b]), n_colours)
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int = 130) -> Path:
@@ -194,6 +216,7 @@ def grid_map(
     title: str = "Grids",
     bases_xy: np.ndarray | None = None,
     routes: list[np.ndarray] | None = None,
+    colours: np.ndarray | None = None,
 ) -> Path:
     """Map of a layout: each grid filled with its own colour, borders dissolved.
 
@@ -206,11 +229,19 @@ def grid_map(
         Grid bases drawn as black stars.
     routes : list of ndarray of float64, shape (k, 2), optional
         Technician routes drawn as lines.
+    colours : ndarray of int, shape (n_grids,), optional
+        Colour index per grid (e.g. from :func:`colour_graph` on the unit graph, so that
+        neighbouring grids differ even where streets keep their outlines apart).
     """
     gdf = unit_polygons.assign(grid=np.asarray(labels))
     grids = gdf.dissolve(by="grid")
     fig, ax = plt.subplots(figsize=(9, 9))
-    colors = [_PALETTE[c] for c in grid_colours(grids.geometry, len(_PALETTE))]
+    idx = (
+        grid_colours(grids.geometry, len(_PALETTE))
+        if colours is None
+        else np.asarray(colours)[grids.index]
+    )
+    colors = [_PALETTE[int(c) % len(_PALETTE)] for c in idx]
     grids.plot(ax=ax, color=colors, edgecolor="black", linewidth=0.8, alpha=0.75, zorder=0)
     draw_city_background(ax, city, streets=False)
     if bases_xy is not None:
@@ -218,7 +249,7 @@ def grid_map(
             bases_xy[:, 0], bases_xy[:, 1], marker="*", s=40, c="black", zorder=7, label="grid base"
         )
     for r in routes or []:
-        ax.plot(r[:, 0], r[:, 1], color="black", linewidth=0.9, alpha=0.8, zorder=8)
+        ax.plot(r[:, 0], r[:, 1], color="black", linewidth=0.6, alpha=0.5, zorder=8)
     _finish(ax, city, title)
     ax.legend(loc="lower right", fontsize=8)
     return save_figure(fig, path)
