@@ -649,10 +649,17 @@ def _day_tickets(city: Any, hh_unit: NDArray, day: int) -> Tickets | None:
     return day_t.replace(unit=unit, time=day_t.time - day * 1440.0)
 
 
+#: Above this many tickets a day, routing is split (grid-first by clusters of grids, the
+#: central pool by dispatch regions): one routing model of thousands of stops and
+#: technicians needs tens of GB and finds no good solution in minutes.
+_DISPATCH_SPLIT = 300
+_REGION_GRIDS = 25
+
+
 def _dispatch(
     cfg: ScenarioConfig, city: Any, units: Units, layout: Layout, hh_unit: NDArray, staff: Staff
 ) -> dict[str, Any]:
-    from gridopt.dispatch import dispatch_day
+    from gridopt.dispatch import dispatch_day, grid_neighbours
 
     d = cfg.dispatch
     out: dict[str, Any] = {}
@@ -660,26 +667,140 @@ def _dispatch(
     if getattr(city, "streets", None) is not None:
         from gridopt.io.network import StreetTravel
 
-        travel = StreetTravel.from_street_graph(
-            city.streets
-        )  # the river is crossed on bridges only
+        # routes follow the streets: the river is crossed on bridges only
+        travel = StreetTravel.from_street_graph(city.streets)
     for day in d.days:
         tickets = _day_tickets(city, hh_unit, int(day))
         if tickets is None:
             continue
+        large = tickets.n_tickets > _DISPATCH_SPLIT
         for policy in dict.fromkeys(
             [d.policy, "central" if d.policy == "grid_first" else "grid_first"]
         ):
-            out[f"day{day}_{policy}"] = dispatch_day(
-                tickets,
-                staff,
-                layout=layout,
-                policy=policy,
-                time_limit=d.time_limit,
-                seed=cfg.seed,
-                travel=travel,
-            )
+            kw: dict[str, Any] = {"time_limit": d.time_limit, "seed": cfg.seed, "travel": travel}
+            if not large:
+                out[f"day{day}_{policy}"] = dispatch_day(
+                    tickets, staff, layout=layout, policy=policy, **kw
+                )
+            elif policy == "grid_first":
+                out[f"day{day}_{policy}"] = dispatch_day(
+                    tickets,
+                    staff,
+                    layout=layout,
+                    policy=policy,
+                    decompose="cluster",
+                    neighbours=grid_neighbours(units, layout),
+                    **kw,
+                )
+            else:
+                out[f"day{day}_{policy}"] = _central_by_region(
+                    tickets, staff, units, layout, d.time_limit, cfg.seed, travel
+                )
     return out
+
+
+def _regions(units: Units, layout: Layout) -> NDArray[np.int64]:
+    """Dispatch region of each grid: bands of about 25 grids by centroid (y, then x)."""
+    g = layout.n_grids
+    cnt = np.bincount(layout.labels, minlength=g).astype(float)
+    cx = np.bincount(layout.labels, weights=units.x, minlength=g) / cnt
+    cy = np.bincount(layout.labels, weights=units.y, minlength=g) / cnt
+    n_reg = max(1, int(round(g / _REGION_GRIDS)))
+    rows = int(np.ceil(np.sqrt(n_reg)))
+    band = np.minimum((np.argsort(np.argsort(cy)) * rows) // g, rows - 1)
+    region = np.zeros(g, dtype=np.int64)
+    per_row = int(np.ceil(n_reg / rows))
+    for b in range(rows):
+        members = np.flatnonzero(band == b)
+        order = members[np.argsort(cx[members], kind="stable")]
+        region[order] = b * per_row + np.minimum(
+            (np.arange(order.size) * per_row) // max(order.size, 1), per_row - 1
+        )
+    return region
+
+
+def _central_by_region(
+    tickets: Tickets,
+    staff: Staff,
+    units: Units,
+    layout: Layout,
+    time_limit: float,
+    seed: int,
+    travel: Any,
+) -> Any:
+    """The central pool of each dispatch region routed on its own, merged into one Routes."""
+    from gridopt.dispatch import Routes, dispatch_day
+
+    region = _regions(units, layout)
+    t_region = region[layout.labels[np.maximum(tickets.unit, 0)]]
+    s_region = np.where(staff.grid >= 0, region[np.maximum(staff.grid, 0)], -1)
+    regions = np.unique(t_region)
+    per_limit = max(1.0, time_limit / max(regions.size, 1))
+    parts = []
+    orphan: list[NDArray[np.int64]] = []
+    for reg in regions:
+        t_idx = np.flatnonzero(t_region == reg)
+        s_idx = np.flatnonzero(s_region == reg)
+        if s_idx.size == 0:  # a region without staff: its tickets are not served
+            orphan.append(t_idx)
+            continue
+        sub = dispatch_day(
+            tickets.select(t_idx),
+            _subset_staff(staff, s_idx),
+            policy="central",
+            time_limit=per_limit,
+            seed=seed,
+            travel=travel,
+        )
+        parts.append((sub, t_idx, s_idx))
+
+    def cat(xs: list[NDArray[Any]], dtype: Any = np.float64) -> NDArray[Any]:
+        return np.concatenate(xs).astype(dtype, copy=False) if xs else np.zeros(0, dtype)
+
+    offsets = np.cumsum([0] + [p[0].tech.size for p in parts])
+    dropped = cat([t[p.dropped] for p, t, _ in parts] + orphan, np.int64)
+    reasons = [r for p, _, _ in parts for r in p.dropped_reason]
+    reasons += ["no_technician_in_reach"] * int(sum(o.size for o in orphan))
+    order = np.argsort(dropped, kind="stable")
+    rank = ("optimal", "feasible", "time_limit", "infeasible")
+    return Routes(
+        policy="central",
+        status=max((p.status for p, _, _ in parts), key=rank.index, default="infeasible"),
+        tech=cat([s[p.tech] for p, _, s in parts], np.int64),
+        tech_depart=cat([p.tech_depart for p, _, _ in parts]),
+        tech_return=cat([p.tech_return for p, _, _ in parts]),
+        tech_distance=cat([p.tech_distance for p, _, _ in parts]),
+        tech_travel=cat([p.tech_travel for p, _, _ in parts]),
+        tech_break_start=cat([p.tech_break_start for p, _, _ in parts]),
+        tech_n_stops=cat([p.tech_n_stops for p, _, _ in parts], np.int64),
+        stop_tech=cat(
+            [off + p.stop_tech for (p, _, _), off in zip(parts, offsets, strict=False)], np.int64
+        ),
+        stop_ticket=cat([t[p.stop_ticket] for p, t, _ in parts], np.int64),
+        stop_arrival=cat([p.stop_arrival for p, _, _ in parts]),
+        stop_start=cat([p.stop_start for p, _, _ in parts]),
+        stop_end=cat([p.stop_end for p, _, _ in parts]),
+        stop_lateness=cat([p.stop_lateness for p, _, _ in parts]),
+        stop_overflow=cat([p.stop_overflow for p, _, _ in parts], np.bool_),
+        dropped=dropped[order],
+        dropped_reason=tuple(reasons[k] for k in order),
+        objective=float(sum(p.objective for p, _, _ in parts)),
+        stats={"regions": int(regions.size), "time_limit_per_region": per_limit},
+    )
+
+
+def _subset_staff(staff: Staff, idx: NDArray[np.int64]) -> Staff:
+    return Staff(
+        ids=staff.ids[idx],
+        role=staff.role[idx],
+        x=staff.x[idx],
+        y=staff.y[idx],
+        shift_start=staff.shift_start[idx],
+        shift_end=staff.shift_end[idx],
+        skills=staff.skills[idx],
+        capacity=staff.capacity[idx],
+        grid=staff.grid[idx],
+    )
 
 
 def _campaign(cfg: ScenarioConfig, city: Any) -> Any:

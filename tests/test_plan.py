@@ -100,3 +100,26 @@ def test_missing_inputs_named():
 
     with pytest.raises(InputError, match="inputs: name a city"):
         plan(parse_scenario("[grids]\ncount = 3\n"))
+
+
+@pytest.mark.slow
+def test_large_days_are_split_and_every_ticket_accounted_for(planned, monkeypatch):
+    import gridopt.plan as plan_module
+
+    cfg, _, result, _ = planned
+    monkeypatch.setattr(plan_module, "_DISPATCH_SPLIT", 3)
+    monkeypatch.setattr(plan_module, "_REGION_GRIDS", 1)
+    routes = plan_module._dispatch(
+        cfg, result.city, result.units, result.layout, result.household_unit, result.staff
+    )
+    tickets = plan_module._day_tickets(result.city, result.household_unit, 0)
+    for name, r in routes.items():
+        served = np.sort(r.stop_ticket)
+        assert np.unique(served).size == served.size, name  # no ticket served twice
+        assert set(served.tolist()).isdisjoint(r.dropped.tolist()), name
+        assert served.size + r.dropped.size == tickets.n_tickets, name
+        assert len(r.dropped_reason) == r.dropped.size
+        assert r.tech_n_stops.sum() == served.size
+        # each stop's technician is one of the roster's technicians
+        assert np.all(result.staff.role[r.tech[r.stop_tech]] == 1)
+    assert routes["day0_central"].stats["regions"] >= 2

@@ -155,8 +155,9 @@ def _frozen(a: ArrayLike, dtype: Any) -> NDArray[Any]:
 class Routes:
     """One day's technician routes (structure of arrays, read-only).
 
-    Stops are stored flat, ordered by technician then visit order; ``stop_tech`` and
-    ``stop_ticket`` are positions into the ``staff`` and ``tickets`` that were solved.
+    Stops are stored flat, ordered by technician then visit order; ``stop_tech`` indexes
+    ``tech`` (itself positions into the ``staff`` that was solved) and ``stop_ticket`` are
+    positions into the ``tickets``.
     Times are minutes after midnight.
 
     Parameters
@@ -178,8 +179,10 @@ class Routes:
         Start of the lunch break (NaN when none).
     tech_n_stops : ndarray of int64, shape (n_tech,)
         Stops per technician (``stop_*`` rows are grouped in this order).
-    stop_tech, stop_ticket : ndarray of int64, shape (n_stops,)
-        Staff and ticket positions of each stop.
+    stop_tech : ndarray of int64, shape (n_stops,)
+        Index into ``tech`` of each stop's technician.
+    stop_ticket : ndarray of int64, shape (n_stops,)
+        Ticket position of each stop.
     stop_arrival, stop_start, stop_end : ndarray of float64, shape (n_stops,)
         Arrival (after driving, and after lunch if it was taken on the way), service
         start (``>= arrival`` and ``>=`` the window opening) and service end.
