@@ -615,22 +615,33 @@ def _ownership_grid(
 ) -> NDArray:
     """The grid whose owners may own each household.
 
-    VIP and business households are owned by the senior account managers, a team that
-    spans grids: each goes to the grid of its nearest senior account manager. Everyone
-    else stays with the owners of their own grid.
+    Two documented rules move a household to another grid's owners: VIP and business
+    households are owned by the senior account managers, a team that spans grids (each
+    goes to the grid of its nearest senior); and households of a grid that has no account
+    manager at all go to the grid of their nearest account manager. Everyone else stays
+    with the owners of their own grid.
     """
-    seniors = owners[(staff.skills[owners] & SKILL_SENIOR) != 0]
-    seniors = seniors[staff.grid[seniors] >= 0]
-    vip = np.flatnonzero(households.vip)
-    if vip.size == 0 or seniors.size == 0:
-        return hh_grid
     from scipy.spatial import cKDTree
 
-    _, k = cKDTree(np.column_stack([staff.x[seniors], staff.y[seniors]])).query(
-        np.column_stack([households.x[vip], households.y[vip]])
-    )
     out = np.array(hh_grid, copy=True)
-    out[vip] = staff.grid[seniors[k]]
+    placed = owners[staff.grid[owners] >= 0]
+    if placed.size == 0:
+        return out
+    has_owner = np.zeros(int(max(out.max(), staff.grid.max())) + 1, dtype=bool)
+    has_owner[staff.grid[placed]] = True
+    orphan = np.flatnonzero(~has_owner[out])
+    if orphan.size:
+        _, k = cKDTree(np.column_stack([staff.x[placed], staff.y[placed]])).query(
+            np.column_stack([households.x[orphan], households.y[orphan]])
+        )
+        out[orphan] = staff.grid[placed[k]]
+    seniors = placed[(staff.skills[placed] & SKILL_SENIOR) != 0]
+    vip = np.flatnonzero(households.vip)
+    if vip.size and seniors.size:
+        _, k = cKDTree(np.column_stack([staff.x[seniors], staff.y[seniors]])).query(
+            np.column_stack([households.x[vip], households.y[vip]])
+        )
+        out[vip] = staff.grid[seniors[k]]
     return out
 
 
