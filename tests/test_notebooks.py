@@ -82,7 +82,9 @@ def test_notebook_is_stripped(path):
             assert cell["outputs"] == [], f"cell {k} has outputs: strip them before committing"
             assert cell["execution_count"] is None, f"cell {k} has an execution count"
     text = path.read_text(encoding="utf-8")
-    assert "/work/" not in text, "machine path in a notebook"
+    # no absolute path of the machine the notebook was written on
+    root = str(Path(__file__).resolve().parents[2])
+    assert len(root) <= 1 or root not in text, "machine path in a notebook"
 
 
 @pytest.mark.slow
