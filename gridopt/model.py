@@ -548,6 +548,21 @@ class Staff(_Replaceable):
         """Number of staff."""
         return int(self.ids.shape[0])
 
+    def select(self, mask: ArrayLike) -> Staff:
+        """The staff where ``mask`` is true (or at the given positions)."""
+        m = np.asarray(mask)
+        return Staff(
+            ids=self.ids[m],
+            role=self.role[m],
+            x=self.x[m],
+            y=self.y[m],
+            shift_start=self.shift_start[m],
+            shift_end=self.shift_end[m],
+            skills=self.skills[m],
+            capacity=self.capacity[m],
+            grid=None if self.grid is None else self.grid[m],
+        )
+
     def of_role(self, role: str | int) -> NDArray[np.int64]:
         """Positions of the staff with ``role`` (name or code)."""
         code = ROLES.index(role) if isinstance(role, str) else int(role)

@@ -757,7 +757,7 @@ def _central_by_region(
             continue
         sub = dispatch_day(
             tickets.select(t_idx),
-            _subset_staff(staff, s_idx),
+            staff.select(s_idx),
             policy="central",
             time_limit=per_limit,
             seed=seed,
@@ -797,20 +797,6 @@ def _central_by_region(
         dropped_reason=tuple(reasons[k] for k in order),
         objective=float(sum(p.objective for p, _, _ in parts)),
         stats={"regions": int(regions.size), "time_limit_per_region": per_limit},
-    )
-
-
-def _subset_staff(staff: Staff, idx: NDArray[np.int64]) -> Staff:
-    return Staff(
-        ids=staff.ids[idx],
-        role=staff.role[idx],
-        x=staff.x[idx],
-        y=staff.y[idx],
-        shift_start=staff.shift_start[idx],
-        shift_end=staff.shift_end[idx],
-        skills=staff.skills[idx],
-        capacity=staff.capacity[idx],
-        grid=staff.grid[idx],
     )
 
 

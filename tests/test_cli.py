@@ -79,8 +79,10 @@ replications = 2
     return s
 
 
-@pytest.mark.slow
-def test_plan_refuses_folder_of_another_scenario(tmp_path):
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory):
+    """A generated city (30 days of tickets) and a 2-grid plan of it, made with the CLI."""
+    base = tmp_path_factory.mktemp("cli_plan")
     r = runner.invoke(
         app,
         [
@@ -92,13 +94,22 @@ def test_plan_refuses_folder_of_another_scenario(tmp_path):
             "--days",
             "30",
             "--out",
-            str(tmp_path / "city.gpkg"),
+            str(base / "city.gpkg"),
         ],
     )
     assert r.exit_code == 0, r.output
-    out = tmp_path / "plan"
-    r = runner.invoke(app, ["plan", str(_scenario(tmp_path, 2)), "--out", str(out)])
+    r = runner.invoke(app, ["plan", str(_scenario(base, 2)), "--out", str(base / "plan")])
     assert r.exit_code == 0, r.output
+    return base
+
+
+@pytest.mark.slow
+def test_plan_refuses_folder_of_another_scenario(planned, tmp_path):
+    import shutil
+
+    shutil.copy(planned / "city.gpkg", tmp_path / "city.gpkg")
+    out = tmp_path / "plan"
+    shutil.copytree(planned / "plan", out)
     assert json.loads((out / "kpis.json").read_text())["grids"] == 2
     r = runner.invoke(app, ["plan", str(_scenario(tmp_path, 3)), "--out", str(out)])
     assert r.exit_code == 2 and "holds a plan of another scenario" in r.output
@@ -118,31 +129,14 @@ def test_plan_unknown_scenario_key(tmp_path):
 
 
 @pytest.mark.slow
-def test_assign_and_dispatch_on_a_plan(tmp_path):
+def test_assign_and_dispatch_on_a_plan(planned, tmp_path):
     import numpy as np
     import pandas as pd
     from pyproj import Transformer
 
     from gridopt.io.city import read_city
 
-    r = runner.invoke(
-        app,
-        [
-            "generate-city",
-            "--households",
-            "1500",
-            "--seed",
-            "2",
-            "--days",
-            "7",
-            "--out",
-            str(tmp_path / "city.gpkg"),
-        ],
-    )
-    assert r.exit_code == 0, r.output
-    out = tmp_path / "plan"
-    r = runner.invoke(app, ["plan", str(_scenario(tmp_path, 2)), "--out", str(out)])
-    assert r.exit_code == 0, r.output
+    out = planned / "plan"
     owners = tmp_path / "owners.csv"
     r = runner.invoke(
         app,
@@ -163,7 +157,7 @@ def test_assign_and_dispatch_on_a_plan(tmp_path):
     assert len(df) == 1500
     assert set(df["owner"]) <= set(staff.loc[staff["role"] == "account_manager", "id"])
     # one day of the city's tickets as a gridopt-schema CSV with lon/lat
-    city = read_city(tmp_path / "city.gpkg")
+    city = read_city(planned / "city.gpkg")
     t = city.tickets
     lon, lat = Transformer.from_crs(city.crs, 4326, always_xy=True).transform(t.x, t.y)
     busiest = int(np.argmax(np.bincount((t.time // 1440).astype(int))))

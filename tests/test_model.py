@@ -123,8 +123,10 @@ def test_staff_bad_role_and_capacity():
         staff(capacity=[0.0, 1.0])
 
 
-def test_staff_of_role():
+def test_staff_of_role_and_select():
     assert staff().of_role("technician").tolist() == [1]
+    sub = staff(grid=[3, 4]).select([1])
+    assert sub.ids.tolist() == [2] and sub.grid.tolist() == [4]
 
 
 def test_ticket_unknown_unit():
