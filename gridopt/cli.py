@@ -312,7 +312,6 @@ def partition_cmd(
     contiguity: Annotated[bool, typer.Option(help="Each grid one connected piece.")] = True,
 ) -> None:
     """Cut units into contiguous, balanced, compact grids."""
-    import numpy as np
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gridopt.io.units import (
@@ -416,7 +415,6 @@ def partition_cmd(
             ("seconds", f"{result.runtime:.1f}"),
         ],
     )
-    _ = np
 
 
 @app.command("assign")

@@ -233,35 +233,17 @@ class _ExternalCity:
 
     @classmethod
     def build(cls, cfg: ScenarioConfig, hh: Households) -> _ExternalCity:
-        import geopandas as gpd
+        from gridopt.io.units import read_barriers, read_points
 
-        barriers: tuple[Any, ...] = ()
+        crs = hh.crs or ""
         bpath = cfg.path("barriers")
-        if bpath is not None:
-            gdf = gpd.read_file(bpath)
-            if gdf.crs is None:
-                raise InputError("inputs.barriers", "has no CRS")
-            barriers = (gdf.to_crs(hh.crs),)
-        stations = np.zeros((0, 2))
+        barriers: tuple[Any, ...] = (read_barriers(bpath, crs),) if bpath is not None else ()
         spath = cfg.path("stations")
-        if spath is not None:
-            sdf = gpd.read_file(spath) if spath.suffix != ".csv" else pd.read_csv(spath)
-            if hasattr(sdf, "geometry") and isinstance(sdf, gpd.GeoDataFrame):
-                if sdf.crs is None:
-                    raise InputError("inputs.stations", "has no CRS")
-                sdf = sdf.to_crs(hh.crs)
-                stations = np.column_stack([sdf.geometry.x, sdf.geometry.y])
-            else:
-                from gridopt.io.units import households_from_frame
-
-                st = households_from_frame(
-                    sdf.assign(id=np.arange(len(sdf))), crs=cfg.inputs.crs or None
-                )
-                if st.crs != hh.crs:
-                    raise InputError(
-                        "inputs.stations", f"are in {st.crs}, households in {hh.crs}: use one CRS"
-                    )
-                stations = np.column_stack([st.x, st.y])
+        stations = (
+            read_points(spath, crs, csv_crs=cfg.inputs.crs or None)
+            if spath is not None
+            else np.zeros((0, 2))
+        )
         b = (float(hh.x.min()), float(hh.y.min()), float(hh.x.max()), float(hh.y.max()))
         return cls(
             households=hh,
@@ -340,6 +322,18 @@ def _partition(cfg: ScenarioConfig, city: Any, units: Units, progress: Progress 
     )
 
 
+def _grid_centres(
+    units: Units, layout: Layout, weights: NDArray[np.float64] | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Centre (x, y) of each grid: the mean of its units' centroids, optionally weighted."""
+    g = layout.n_grids
+    w = np.ones(units.n_units) if weights is None else np.maximum(weights, 1e-9)
+    total = np.bincount(layout.labels, weights=w, minlength=g)
+    cx = np.bincount(layout.labels, weights=units.x * w, minlength=g) / total
+    cy = np.bincount(layout.labels, weights=units.y * w, minlength=g) / total
+    return cx, cy
+
+
 def _place_staff(
     staff: Staff, layout: Layout, units: Units, needed: NDArray[np.int64]
 ) -> tuple[Staff, list[str]]:
@@ -353,19 +347,8 @@ def _place_staff(
     from scipy.optimize import linear_sum_assignment
 
     g = layout.n_grids
-    labels = layout.labels
-    w = np.maximum(
-        units.attribute("households")
-        if "households" in units.attribute_names
-        else np.ones(units.n_units),
-        1e-9,
-    )
-    cx = np.bincount(labels, weights=units.x * w, minlength=g) / np.bincount(
-        labels, weights=w, minlength=g
-    )
-    cy = np.bincount(labels, weights=units.y * w, minlength=g) / np.bincount(
-        labels, weights=w, minlength=g
-    )
+    hh = units.attribute("households") if "households" in units.attribute_names else None
+    cx, cy = _grid_centres(units, layout, hh)
     grid = np.full(staff.n_staff, -1, dtype=np.int32)
     notes: list[str] = []
     covered = np.zeros(g, dtype=bool)
@@ -422,9 +405,7 @@ def _hire(needed: NDArray[np.int64], layout: Layout, units: Units, shift: float)
     from gridopt.model import SKILL_FIBER, SKILL_INSTALL, SKILL_REPAIR, SKILL_SENIOR
 
     g = layout.n_grids
-    cnt = np.bincount(layout.labels, minlength=g).astype(float)
-    cx = np.bincount(layout.labels, weights=units.x, minlength=g) / cnt
-    cy = np.bincount(layout.labels, weights=units.y, minlength=g) / cnt
+    cx, cy = _grid_centres(units, layout)
     rows = []
     for role in range(len(ROLES)):
         for grid_idx in range(g):
@@ -463,9 +444,7 @@ def _fixed_technicians(
     from gridopt.model import SKILL_FIBER, SKILL_INSTALL, SKILL_REPAIR
 
     g = layout.n_grids
-    cnt = np.bincount(layout.labels, minlength=g).astype(float)
-    cx = np.bincount(layout.labels, weights=units.x, minlength=g) / cnt
-    cy = np.bincount(layout.labels, weights=units.y, minlength=g) / cnt
+    cx, cy = _grid_centres(units, layout)
     keep = staff.role != ROLE_TECHNICIAN
     gi = np.repeat(np.arange(g), per_grid)
     k = np.tile(np.arange(per_grid), g)
@@ -570,13 +549,6 @@ def assign_households(
         min_households=np.floor(min_share * mean_load),
         max_households=np.ceil(max_share * mean_load),
     )
-    orphan = np.flatnonzero((per_grid > 0) & (owners_in == 0))
-    if orphan.size and not allow_adjacent and layout is not None:
-        log.warning(
-            "%d grid(s) have households but no account manager: owners of adjacent grids may take them",
-            orphan.size,
-        )
-        allow_adjacent = True
 
     def solve(hh: Households, lim: Any) -> Any:
         return assign_owners(
@@ -713,9 +685,7 @@ def _dispatch(
 def _regions(units: Units, layout: Layout) -> NDArray[np.int64]:
     """Dispatch region of each grid: bands of about 25 grids by centroid (y, then x)."""
     g = layout.n_grids
-    cnt = np.bincount(layout.labels, minlength=g).astype(float)
-    cx = np.bincount(layout.labels, weights=units.x, minlength=g) / cnt
-    cy = np.bincount(layout.labels, weights=units.y, minlength=g) / cnt
+    cx, cy = _grid_centres(units, layout)
     n_reg = max(1, int(round(g / _REGION_GRIDS)))
     rows = int(np.ceil(np.sqrt(n_reg)))
     band = np.minimum((np.argsort(np.argsort(cy)) * rows) // g, rows - 1)
@@ -1191,11 +1161,8 @@ def write_plan(result: PlanResult, out: str | Path) -> list[Path]:
     household), ``staff.csv``, ``routes.geojson``, ``kpis.json``, ``report.html`` and
     map PNGs.
     """
-    import geopandas as gpd
-    import shapely
-
     from gridopt.io.units import unit_polygons
-    from gridopt.io.write import write_json, write_table
+    from gridopt.io.write import grid_frame, write_json, write_table
     from gridopt.report.html import render_report, svg_grid_map
     from gridopt.report.maps import grid_map
 
@@ -1212,11 +1179,7 @@ def write_plan(result: PlanResult, out: str | Path) -> list[Path]:
         bounds=result.city.bounds,
         clip=None if lattice else _compound_blocks(result),
     )
-    grid_polys = polys.assign(grid=result.layout.labels).dissolve(by="grid")[["geometry"]]
-    grids = gpd.GeoDataFrame(
-        result.grid_table.set_index("grid"), geometry=grid_polys.geometry, crs=result.units.crs
-    )
-    grids = grids.reset_index()
+    grids, grid_polys = grid_frame(result.grid_table, polys, result.layout.labels)
     written.append(write_table(grids, out / "grids.gpkg", layer="grids"))
     from gridopt.io.city import households_frame
 
@@ -1301,32 +1264,22 @@ def write_plan(result: PlanResult, out: str | Path) -> list[Path]:
                 notes=[f"Stage seconds: {result.timings}"],
             )
         )
-    _ = shapely
     return written
 
 
 def _compound_blocks(result: PlanResult) -> Any:
     """Each unit's compound block (a generated city's compounds), or None."""
-    import shapely
+    from gridopt.io.units import compound_blocks
 
-    comp = getattr(result.city, "compounds", None)
-    if not comp or "xmin" not in comp:
-        return None
     hh_comp = result.city.households.compound
     first = np.full(result.units.n_units, -1, dtype=np.int64)
     first[result.household_unit[::-1]] = np.arange(hh_comp.shape[0])[::-1]
-    unit_comp = hh_comp[first]
-    pos = np.searchsorted(comp["id"], unit_comp)
-    if (pos >= comp["id"].shape[0]).any() or not np.array_equal(comp["id"][pos], unit_comp):
-        return None
-    return shapely.box(comp["xmin"][pos], comp["ymin"][pos], comp["xmax"][pos], comp["ymax"][pos])
+    return compound_blocks(getattr(result.city, "compounds", None), hh_comp[first])
 
 
 def _route_lines(result: PlanResult) -> tuple[Any, list[np.ndarray]]:
     """Routes as lines (base -> stops -> base) and the first grid-first day's coordinates."""
-    import pandas as pd
-
-    from gridopt.io.write import routes_frame
+    from gridopt.io.write import concat_frames, routes_frame
 
     frames, xy = [], []
     first_grid = next((n for n in result.routes if n.endswith("grid_first")), None)
@@ -1340,11 +1293,7 @@ def _route_lines(result: PlanResult) -> tuple[Any, list[np.ndarray]]:
         frames.append(df)
         if name == first_grid:
             xy.extend(np.asarray(g.coords) for g in df.geometry)
-    if not frames:
-        return None, []
-    import geopandas as gpd
-
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=result.units.crs), xy
+    return concat_frames(frames, result.units.crs), xy
 
 
 def _route_tickets(result: PlanResult, name: str) -> Tickets | None:

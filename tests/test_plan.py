@@ -123,3 +123,42 @@ def test_large_days_are_split_and_every_ticket_accounted_for(planned, monkeypatc
         # each stop's technician is one of the roster's technicians
         assert np.all(result.staff.role[r.tech[r.stop_tech]] == 1)
     assert routes["day0_central"].stats["regions"] >= 2
+
+
+@pytest.mark.slow
+def test_plan_from_separate_input_files(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from gridopt.io.city import households_frame
+    from gridopt.synth import generate_city
+
+    city = generate_city(1_500, seed=8, days=0)
+    households_frame(city.households).to_crs(4326).to_file(tmp_path / "hh.gpkg")
+    pd.DataFrame({"x": city.stations[:, 0], "y": city.stations[:, 1]}).to_csv(
+        tmp_path / "st.csv", index=False
+    )
+    lines = [shapely.linestrings(p) for b in city.barriers for p in b.parts]
+    gpd.GeoDataFrame(geometry=lines, crs=city.crs).to_file(tmp_path / "bar.gpkg")
+    (tmp_path / "s.toml").write_text(
+        '[inputs]\nhouseholds = "hh.gpkg"\nstations = "st.csv"\nbarriers = "bar.gpkg"\ncrs = "EPSG:32651"\n'
+        "[grids]\ncount = 3\nmax_iterations = 2000\nrestarts = 1\nbalance = { households = 0.3 }\n"
+    )
+    from gridopt.config import load_scenario
+
+    result = plan(load_scenario(tmp_path / "s.toml"), skip=("ownership", "dispatch", "simulation"))
+    assert result.households_table["grid"].nunique() == 3
+    assert np.allclose(result.city.stations, city.stations)
+    # the roster is hired from the staffing need: every grid has a technician
+    assert (np.bincount(result.staff.grid[result.staff.role == 1], minlength=3) >= 1).all()
+
+
+def test_stations_in_another_crs_are_refused(tmp_path):
+    from gridopt.errors import InputError
+    from gridopt.io.units import read_points
+
+    pd.DataFrame({"x": [500_000.0], "y": [4_000_000.0]}).to_csv(tmp_path / "st.csv", index=False)
+    with pytest.raises(
+        InputError, match="inputs.stations: are in EPSG:32650, households in EPSG:32651"
+    ):
+        read_points(tmp_path / "st.csv", "EPSG:32651", csv_crs="EPSG:32650")

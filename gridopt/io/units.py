@@ -915,3 +915,63 @@ def units_from_frame(
         area=area,
         crs=gdf.crs.to_string(),
     )
+
+
+def read_barriers(path: str | os.PathLike[str], crs: str, *, field: str = "inputs.barriers") -> Any:
+    """Barrier lines (river, rail, arterials) from a geographic file, in ``crs``.
+
+    Raises
+    ------
+    InputError
+        A file without a CRS, or one that cannot be read.
+    """
+    gdf = read_frame(path)
+    if getattr(gdf, "crs", None) is None:
+        raise InputError(field, "has no CRS")
+    return gdf.to_crs(crs)
+
+
+def read_points(
+    path: str | os.PathLike[str],
+    crs: str,
+    *,
+    csv_crs: str | None = None,
+    field: str = "inputs.stations",
+) -> NDArray[np.float64]:
+    """Points (stations, depots) as an (n, 2) array in ``crs``.
+
+    Geographic files are reprojected; CSV files need x/y with ``csv_crs`` or lon/lat, and
+    must end up in the same CRS as ``crs``.
+
+    Raises
+    ------
+    InputError
+        A file without a CRS, or points in another CRS than the households.
+    """
+    df = read_frame(path)
+    if hasattr(df, "geometry") and df.__class__.__name__ == "GeoDataFrame":
+        if df.crs is None:
+            raise InputError(field, "has no CRS")
+        df = df.to_crs(crs)
+        return np.column_stack([df.geometry.x, df.geometry.y]).astype(np.float64)
+    pts = households_from_frame(df.assign(id=np.arange(len(df))), crs=csv_crs)
+    if pts.crs != crs:
+        raise InputError(field, f"are in {pts.crs}, households in {crs}: use one CRS")
+    return np.column_stack([pts.x, pts.y])
+
+
+def compound_blocks(compounds: dict[str, NDArray], unit_compound: NDArray[np.int64]) -> Any:
+    """The block rectangle of each unit's compound (to clip unit polygons), or None.
+
+    ``compounds`` is a generated city's compound table (``id``, ``xmin`` ... ``ymax``).
+    """
+    import shapely
+
+    if not compounds or "xmin" not in compounds:
+        return None
+    ids = compounds["id"]
+    pos = np.searchsorted(ids, unit_compound)
+    if (pos >= ids.shape[0]).any() or not np.array_equal(ids[pos], unit_compound):
+        return None
+    c = compounds
+    return shapely.box(c["xmin"][pos], c["ymin"][pos], c["xmax"][pos], c["ymax"][pos])

@@ -203,3 +203,29 @@ def routes_frame(
     if not rows:
         return None
     return gpd.GeoDataFrame(rows, geometry=geoms, crs=crs)
+
+
+def grid_frame(table: pd.DataFrame, unit_polygons: Any, labels: Any) -> Any:
+    """Grid polygons (dissolved unit polygons) joined to a per-grid table (column ``grid``).
+
+    Returns
+    -------
+    (GeoDataFrame of grids with the table's columns, GeoDataFrame of the bare polygons
+    indexed by grid)
+    """
+    import geopandas as gpd
+
+    polys = unit_polygons.assign(grid=labels).dissolve(by="grid")[["geometry"]]
+    grids = gpd.GeoDataFrame(
+        table.set_index("grid"), geometry=polys.geometry, crs=unit_polygons.crs
+    )
+    return grids.reset_index(), polys
+
+
+def concat_frames(frames: list[Any], crs: str | None) -> Any:
+    """Several GeoDataFrames as one (None when the list is empty)."""
+    import geopandas as gpd
+
+    if not frames:
+        return None
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs)
