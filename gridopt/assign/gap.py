@@ -26,8 +26,11 @@ How the engine solves one model
    global optimality. The reported bound is the better of ``ceil(lb)`` and CP-SAT's bound
    on the exact model.
 
-:func:`solve_gap` first spends ``local_search`` of its time on a tabu search (shift and
-swap moves, adaptive overload penalty) whose best solution hints the CP-SAT models.
+:func:`solve_gap` first spends ``local_search`` of its time on a Numba tabu search
+(shift, swap and depth-two ejection-chain moves, one adaptive overload penalty per agent,
+restarts from the best solution with a random kick; :mod:`gridopt.assign._kernels`)
+whose best solution hints the CP-SAT models. When it reaches ``ceil(lb)`` the search
+stops and the solution is proven optimal without CP-SAT.
 
 Ownership models where only household counts are limited are transportation problems:
 :func:`assign_owners` solves them as a min-cost flow (OR-Tools ``SimpleMinCostFlow``),
@@ -502,8 +505,11 @@ def _solve_model(
     core_size: int = 3,
     hint: NDArray[np.int64] | None = None,
     fast_flow: bool = False,
+    lp: tuple[str, float, NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> _Solved:
     """LP bound, core model, reduced-cost fixing, exact model (see the module doc).
+
+    ``lp`` is a result of :func:`_lp` on this model when the caller has one already.
 
     Transportation models (only household counts limited, no change cap) go to a
     min-cost flow first; with ``fast_flow`` its solution is kept even when an
@@ -527,7 +533,7 @@ def _solve_model(
                         "total_time": time.perf_counter() - t0,
                     },
                 )
-    lp_status, lb, x_lp, rc = _lp(model)
+    lp_status, lb, x_lp, rc = _lp(model) if lp is None else lp
     t_lp = time.perf_counter() - t0
     if lp_status == "infeasible":
         return _Solved("infeasible", None, math.inf, math.inf, {"lp_time": t_lp})
@@ -622,102 +628,113 @@ def _explain(model: _Model, seed: int) -> tuple[tuple[int, int, str], ...]:
 # ------------------------------------------------------------------------ generic GAP
 
 
-def _tabu_gap(
+def _greedy_gap(
+    cb: NDArray[np.float64],
+    w: NDArray[np.int64],
+    cap: NDArray[np.int64],
+    elig: NDArray[np.bool_],
+) -> NDArray[np.int32]:
+    """Regret greedy: jobs with the largest gap between their two cheapest agents first."""
+    m, n = cb.shape
+    srt = np.sort(cb, axis=0)
+    regret = srt[1] - srt[0] if m > 1 else np.zeros(n)
+    a = np.empty(n, dtype=np.int32)
+    load = np.zeros(m, dtype=np.int64)
+    for j in np.argsort(-regret, kind="stable").tolist():
+        fits = (load + w[:, j] <= cap) & elig[:, j]
+        cand = np.where(fits, cb[:, j], np.inf)
+        if np.isfinite(cand).any():
+            i = int(np.argmin(cand))
+        else:  # overloads someone; the search repairs it
+            i = int(np.argmin(np.where(elig[:, j], w[:, j] - cap + load, _BIG)))
+        a[j] = i
+        load[i] += w[i, j]
+    return a
+
+
+def _local_search(
     c: NDArray[np.int64],
     w: NDArray[np.int64],
     cap: NDArray[np.int64],
     elig: NDArray[np.bool_],
-    rng: np.random.Generator,
-    max_iter: int,
-    deadline: float,
-) -> NDArray[np.int64] | None:
-    """Tabu search over shift and swap moves with an adaptive overload penalty.
+    *,
+    seed: np.random.SeedSequence,
+    budget: float,
+    deterministic: bool,
+    target: float = -math.inf,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[NDArray[np.int64] | None, dict[str, Any]]:
+    """Tabu search with ejection chains and adaptive penalties (Numba, see ``_kernels``).
 
-    Starts from a regret greedy; stops at the deadline, after ``max_iter`` moves or after
-    ``max(1000, 10 n)`` moves without a better feasible solution; returns the best
-    feasible agent per job found, or None.
-    Costs of ineligible pairs are treated as infinite. Used to hint CP-SAT.
+    Runs ``budget`` seconds (wall clock), or, when ``deterministic``, a number of
+    iterations fixed by ``budget`` and the instance size alone. Stops early once a
+    feasible solution costs ``target`` or less (a lower bound). Returns the best
+    feasible agent per job (None if none was found) and search statistics.
     """
+    from gridopt.assign import _kernels as k
+
+    t0 = time.perf_counter()
     m, n = c.shape
-    big = float(np.abs(c[elig]).sum()) + 1.0
-    cb = np.where(elig, c, big).astype(np.float64)
-    wf = w.astype(np.float64)
-    capf = cap.astype(np.float64)
-    jobs = np.arange(n)
-    # regret greedy: jobs with the largest gap between their two best agents first
-    srt = np.sort(cb, axis=0)
-    regret = srt[1] - srt[0] if m > 1 else np.zeros(n)
-    a = np.empty(n, dtype=np.int64)
-    load = np.zeros(m)
-    for j in np.argsort(-regret, kind="stable").tolist():
-        fits = (load + wf[:, j] <= capf) & elig[:, j]
-        cand = np.where(fits, cb[:, j], np.inf)
-        i = int(np.argmin(cand)) if np.isfinite(cand).any() else int(np.argmin(cb[:, j]))
-        a[j] = i
-        load[i] += wf[i, j]
-    pen = float(np.mean(cb[elig])) / max(1.0, float(np.mean(wf)))
-    best: NDArray[np.int64] | None = None
-    best_cost = np.inf
+    cb = np.ascontiguousarray(np.where(elig, c, 0), dtype=np.float64)
+    wk = np.ascontiguousarray(w, dtype=np.int64)
+    capk = np.ascontiguousarray(cap, dtype=np.int64)
+    el = np.ascontiguousarray(elig, dtype=np.bool_)
+    assign = _greedy_gap(np.where(elig, cb, np.inf), wk, capk, el)
+    load = np.zeros(m, dtype=np.int64)
+    info = np.zeros(k.INFO_SIZE)
+    info[k.INFO_BEST] = math.inf
+    info[k.INFO_TARGET] = target
+    info[k.INFO_CUR] = k.gap_state(cb, wk, assign, load)
+    # one unit of overload costs about what a unit of weight is worth in cost
+    base = max(1e-6, float(np.mean(np.abs(cb[el])))) / max(1.0, float(np.mean(wk[el])))
+    block = n if n <= 2000 else max(1, int(4_000_000 // n))
+    params = np.zeros(k.PAR_SIZE)
+    params[k.PAR_TENURE_MIN] = 3 + n // 40
+    params[k.PAR_TENURE_MAX] = 8 + n // 15
+    params[k.PAR_PEN_UP] = 1.06
+    params[k.PAR_PEN_DOWN] = 0.97
+    params[k.PAR_PEN_MIN] = 0.02 * base
+    params[k.PAR_PEN_MAX] = 1e4 * base
+    params[k.PAR_PEN_INIT] = base
+    params[k.PAR_STALL] = 10 * n + 200
+    params[k.PAR_KICK] = max(2, n // 25)
+    params[k.PAR_CHAIN] = 8 if m > 2 else 0
+    params[k.PAR_SWAP_BLOCK] = block
+    pen = np.full(m, base)
     tabu = np.zeros((m, n), dtype=np.int64)
-    last = 0
-    stall = max(1000, 10 * n)
-    for it in range(max_iter):
-        if ((it & 15) == 0 and time.perf_counter() > deadline) or it - last > stall:
-            break
-        over = np.maximum(load - capf, 0.0)
-        cur = cb[a, jobs]
-        cost_now = float(cur.sum())
-        feasible = not over.any()
-        if feasible and cost_now < best_cost:
-            best, best_cost, last = a.copy(), cost_now, it
-        pen = pen / 1.05 if feasible else pen * 1.05
-        # shift j from a[j] to i
-        dpen = (np.maximum(load[:, None] + wf - capf[:, None], 0.0) - over[:, None]) + (
-            np.maximum(load[a] - wf[a, jobs] - capf[a], 0.0) - over[a]
-        )[None, :]
-        dcost = cb - cur[None, :]
-        delta = dcost + pen * dpen
-        delta[a, jobs] = np.inf
-        aspire = (cost_now + dcost < best_cost) & (over.sum() + dpen <= 0)
-        delta[(tabu > it) & ~aspire] = np.inf
-        si = np.unravel_index(int(np.argmin(delta)), delta.shape)
-        best_shift = delta[si]
-        # swap j1 <-> j2 (different agents)
-        ca = cb[a]  # ca[k, j] = cost of job j at the agent of job k
-        wa = wf[a]
-        wself = wf[a, jobs]
-        d_s = ca.T + ca - cur[:, None] - cur[None, :]
-        new1 = load[a][:, None] - wself[:, None] + wa  # agent of j1 gets j2
-        new2 = load[a][None, :] - wself[None, :] + wa.T  # agent of j2 gets j1
-        p_s = (
-            np.maximum(new1 - capf[a][:, None], 0.0) - over[a][:, None]
-            + np.maximum(new2 - capf[a][None, :], 0.0) - over[a][None, :]
-        )  # fmt: skip
-        dsw = d_s + pen * p_s
-        dsw[a[:, None] == a[None, :]] = np.inf
-        t_sw = (tabu[a[None, :], jobs[:, None]] > it) | (tabu[a[:, None], jobs[None, :]] > it)
-        asp_s = (cost_now + d_s < best_cost) & (over.sum() + p_s <= 0)
-        dsw[t_sw & ~asp_s] = np.inf
-        k = int(np.argmin(dsw))
-        j1, j2 = divmod(k, n)
-        tenure = int(rng.integers(5, 15))
-        if not np.isfinite(min(best_shift, dsw[j1, j2])):
-            break
-        if best_shift <= dsw[j1, j2]:
-            i, j = int(si[0]), int(si[1])
-            tabu[a[j], j] = it + tenure
-            load[a[j]] -= wf[a[j], j]
-            load[i] += wf[i, j]
-            a[j] = i
-        else:
-            a1, a2 = int(a[j1]), int(a[j2])
-            tabu[a1, j1] = tabu[a2, j2] = it + tenure
-            load[a1] += wf[a1, j2] - wf[a1, j1]
-            load[a2] += wf[a2, j1] - wf[a2, j2]
-            a[j1], a[j2] = a2, a1
-    if not np.maximum(load - capf, 0.0).any() and float(cb[a, jobs].sum()) < best_cost:
-        best = a.copy()
-    return best
+    best = np.full(n, -1, dtype=np.int32)
+    state = int(seed.generate_state(1, dtype=np.uint64)[0]) | 1
+    rng = np.array([state], dtype=np.uint64)
+    # work of one iteration in elementary moves, to size chunks and iteration budgets
+    work = n * m + block * n / (1 if block < n else 2) + 8 * n + 64
+    if deterministic:
+        total = max(50, int(budget * 3e8 / work))
+        k.gap_search(cb, wk, capk, el, assign, load, pen, tabu, best, info, rng, params, total)
+    else:
+        chunk = max(10, int(2e6 / work))
+        deadline = t0 + budget
+        while time.perf_counter() < deadline:
+            if k.gap_search(
+                cb, wk, capk, el, assign, load, pen, tabu, best, info, rng, params, chunk
+            ):
+                break
+            if progress is not None:
+                progress(
+                    {
+                        "stage": "local search",
+                        "iterations": int(info[k.INFO_ITER]),
+                        "best": float(info[k.INFO_BEST]),
+                        "elapsed": time.perf_counter() - t0,
+                    }
+                )
+    stats = {
+        "ls_iterations": int(info[k.INFO_ITER]),
+        "ls_restarts": int(info[k.INFO_RESTARTS]),
+        "ls_time": time.perf_counter() - t0,
+    }
+    if not np.isfinite(info[k.INFO_BEST]):
+        return None, stats
+    return best.astype(np.int64), stats
 
 
 @dataclass(frozen=True)
@@ -794,7 +811,8 @@ def solve_gap(
     deterministic: bool = False,
     cost_scale: float | None = None,
     core_size: int = 3,
-    local_search: float = 0.3,
+    local_search: float = 0.5,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> GapResult:
     """Solve a generalized assignment problem (minimisation) with CP-SAT.
 
@@ -825,8 +843,14 @@ def solve_gap(
     core_size : int
         Pairs per job in the core model (0 solves the full model directly).
     local_search : float
-        Share of ``time_limit`` for a tabu search (shift and swap moves) whose best
-        solution hints CP-SAT; 0 turns it off.
+        Share of ``time_limit`` for a tabu search (shift, swap and ejection-chain moves,
+        adaptive overload penalties per agent; Numba) whose best solution hints CP-SAT;
+        0 turns it off. When it reaches the LP bound the result is optimal at once.
+        With ``deterministic`` its length is a number of iterations set by the share
+        and the instance size, not by the clock.
+    progress : callable, optional
+        Called during the local search with ``{"stage", "iterations", "best",
+        "elapsed"}`` (not with ``deterministic``).
 
     Returns
     -------
@@ -923,29 +947,48 @@ def solve_gap(
     )
     hint = None
     ls_agent = None
-    if local_search > 0:
-        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    ls_stats: dict[str, Any] = {}
+    lp = _lp(model)
+    lb_int = math.ceil(lp[1] - 1e-6) if lp[0] == "optimal" else -math.inf
+    if local_search > 0 and lp[0] != "infeasible":
         budget = local_search * time_limit
-        iters = int(200 * budget) if deterministic else 10**9
-        ls_agent = _tabu_gap(ci, wi, capi, elig, rng, iters, time.perf_counter() + budget)
+        if not deterministic:  # the LP is part of the heuristic's share
+            budget = max(0.0, budget - (time.perf_counter() - t0))
+        ls_agent, ls_stats = _local_search(
+            ci,
+            wi,
+            capi,
+            elig,
+            seed=np.random.SeedSequence(seed).spawn(1)[0],
+            budget=budget,
+            deterministic=deterministic,
+            target=lb_int,
+            progress=progress,
+        )
         if ls_agent is not None:
             key = model.job * n_agents + model.agent
             hint = np.searchsorted(key, np.arange(n_jobs) * n_agents + ls_agent)
-    rest = (
-        time_limit * (1.0 - local_search)
-        if deterministic
-        else time_limit - (time.perf_counter() - t0)
-    )
-    got = _solve_model(
-        model,
-        time_limit=max(0.05, rest),
-        seed=seed,
-        num_workers=num_workers,
-        deterministic=deterministic,
-        core_size=core_size,
-        hint=hint,
-    )
-    stats = {**got.stats, "wall_time": time.perf_counter() - t0, "cost_scale": cs}
+    if hint is not None and _objective(model, hint) <= lb_int:
+        # the heuristic reached the LP bound: proven optimal without CP-SAT
+        ub = _objective(model, hint)
+        got = _Solved("optimal", hint, ub, ub, {"method": "local_search", "lp_bound": lp[1]})
+    else:
+        rest = (
+            time_limit * (1.0 - local_search)
+            if deterministic
+            else time_limit - (time.perf_counter() - t0)
+        )
+        got = _solve_model(
+            model,
+            time_limit=max(0.05, rest),
+            seed=seed,
+            num_workers=num_workers,
+            deterministic=deterministic,
+            core_size=core_size,
+            hint=hint,
+            lp=lp,
+        )
+    stats = {**got.stats, **ls_stats, "wall_time": time.perf_counter() - t0, "cost_scale": cs}
     if ls_agent is not None:
         stats["local_search"] = float(ci[ls_agent, np.arange(n_jobs)].sum()) / cs
     if got.choice is None:

@@ -1,0 +1,365 @@
+"""Numba kernels of the generic GAP (private; the only Numba code in ``gridopt.assign``).
+
+:func:`gap_search` runs a tabu search with strategic oscillation over three
+neighbourhoods of a job -> agent assignment:
+
+* *shift*: one job to another agent;
+* *swap*: two jobs of different agents trade agents;
+* *ejection chain* (depth two): a job moves to an agent, which ejects one of its own
+  jobs to a third agent (a swap when the third agent is the first one).
+
+Capacity overload is allowed and priced by one adaptive penalty per agent: it grows
+while the agent is overloaded and shrinks while it is not, so the search oscillates
+around the border of feasibility (Yagiura, Ibaraki and Glover's adaptive weights). After
+``stall`` iterations without a better feasible solution the search restarts from the
+best one with a random kick. Kernels never validate: the caller passes C-contiguous
+arrays of the documented dtypes and allocates every ``out``/state array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# slots of the float64 ``info`` state array of gap_search
+INFO_ITER = 0  # iterations done so far
+INFO_BEST = 1  # best feasible objective (inf while none)
+INFO_LAST = 2  # iteration of the last improvement (or restart)
+INFO_CUR = 3  # objective of the current assignment (costs only)
+INFO_RESTARTS = 4  # restarts done
+INFO_TARGET = 5  # stop as soon as the best feasible objective is <= this
+INFO_SIZE = 6
+
+# slots of the float64 ``params`` array of gap_search
+PAR_TENURE_MIN = 0
+PAR_TENURE_MAX = 1
+PAR_PEN_UP = 2
+PAR_PEN_DOWN = 3
+PAR_PEN_MIN = 4
+PAR_PEN_MAX = 5
+PAR_STALL = 6
+PAR_KICK = 7  # jobs reassigned at random on a restart
+PAR_CHAIN = 8  # shift moves extended into ejection chains per iteration (0: none)
+PAR_SWAP_BLOCK = 9  # first jobs of swaps per iteration (rotating block; >= n: all)
+PAR_PEN_INIT = 10  # penalty of every agent after a restart
+PAR_SIZE = 11
+
+_EPS = 1e-9
+
+
+@njit(cache=True, nogil=True)
+def _rand(rng):
+    """xorshift64*: a uniform float in [0, 1) from the uint64 state ``rng[0]``."""
+    x = rng[0]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    rng[0] = x
+    y = x * np.uint64(2685821657736338717)
+    return float(y >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, nogil=True)
+def _randint(rng, k):
+    """Uniform int in [0, k)."""
+    r = int(_rand(rng) * k)
+    return r if r < k else k - 1
+
+
+@njit(cache=True, nogil=True)
+def _over(load, cap, i):
+    d = load - cap[i]
+    return d if d > 0 else 0
+
+
+@njit(cache=True, nogil=True)
+def _worst(d, k):
+    w = d[0]
+    for t in range(1, k):
+        if d[t] > w:
+            w = d[t]
+    return w
+
+
+@njit(cache=True, nogil=True)
+def gap_state(cost, weight, assign, load):
+    """Recompute ``load`` (int64, shape (m,)) in place; return the total cost."""
+    m = load.shape[0]
+    for i in range(m):
+        load[i] = 0
+    total = 0.0
+    for j in range(assign.shape[0]):
+        i = assign[j]
+        load[i] += weight[i, j]
+        total += cost[i, j]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def gap_search(cost, weight, cap, elig, assign, load, pen, tabu, best, info, rng, params, n_iter):
+    """Run ``n_iter`` iterations of the tabu search, resuming from the given state.
+
+    Parameters
+    ----------
+    cost : ndarray of float64, shape (m, n)
+    weight : ndarray of int64, shape (m, n)
+    cap : ndarray of int64, shape (m,)
+    elig : ndarray of bool, shape (m, n)
+        Allowed pairs; ``assign`` must use allowed pairs only.
+    assign : ndarray of int32, shape (n,)
+        Current agent of each job (state, updated).
+    load : ndarray of int64, shape (m,)
+        Current load of each agent (state, updated; consistent with ``assign``).
+    pen : ndarray of float64, shape (m,)
+        Penalty per unit of overload of each agent (state, updated).
+    tabu : ndarray of int64, shape (m, n)
+        Iteration until which moving job ``j`` back to agent ``i`` is tabu (state).
+    best : ndarray of int32, shape (n,)
+        Best feasible assignment (out; meaningful once ``info[INFO_BEST]`` is finite).
+    info : ndarray of float64, shape (INFO_SIZE,)
+        Counters (state, see the ``INFO_*`` slots).
+    rng : ndarray of uint64, shape (1,)
+        Random state (nonzero; updated).
+    params : ndarray of float64, shape (PAR_SIZE,)
+        Search parameters (see the ``PAR_*`` slots).
+    n_iter : int
+        Iterations to run now.
+
+    Returns
+    -------
+    int
+        1 when the target objective was reached, else 0.
+    """
+    m, n = cost.shape
+    over = np.zeros(m, dtype=np.int64)
+    n_chain = int(params[PAR_CHAIN])
+    # the n_chain best shift moves (by cost delta) that start a chain
+    ch_d = np.empty(max(n_chain, 1))
+    ch_i = np.empty(max(n_chain, 1), dtype=np.int64)
+    ch_j = np.empty(max(n_chain, 1), dtype=np.int64)
+    t_min = int(params[PAR_TENURE_MIN])
+    t_span = max(1, int(params[PAR_TENURE_MAX]) - t_min + 1)
+    stall = int(params[PAR_STALL])
+    block = min(n, int(params[PAR_SWAP_BLOCK]))
+    it = int(info[INFO_ITER])
+    it_end = it + n_iter
+    best_obj = info[INFO_BEST]
+    cur_obj = info[INFO_CUR]
+    last = int(info[INFO_LAST])
+    swap_start = 0
+    while it < it_end:
+        if best_obj <= info[INFO_TARGET] + _EPS:
+            break
+        tot_over = 0
+        for i in range(m):
+            over[i] = _over(load[i], cap, i)
+            tot_over += over[i]
+        bd = np.inf
+        kind = -1
+        mi = -1
+        mj = -1
+        mj2 = -1
+        mi2 = -1
+        n_tie = 0
+        n_ch = 0
+        ch_worst = np.inf if n_chain > 0 else -np.inf
+        # ---- shift
+        for j in range(n):
+            a0 = assign[j]
+            c0 = cost[a0, j]
+            r_over = _over(load[a0] - weight[a0, j], cap, a0) - over[a0]
+            r_pen = pen[a0] * r_over
+            for i in range(m):
+                if i == a0 or not elig[i, j]:
+                    continue
+                o_new = _over(load[i] + weight[i, j], cap, i)
+                dc = cost[i, j] - c0
+                d = dc + r_pen + pen[i] * (o_new - over[i])
+                if o_new > 0 and dc < ch_worst:
+                    # keep the n_chain cheapest overloading shifts as chain starts
+                    if n_ch < n_chain:
+                        ch_d[n_ch] = dc
+                        ch_i[n_ch] = i
+                        ch_j[n_ch] = j
+                        n_ch += 1
+                        if n_ch == n_chain:
+                            ch_worst = _worst(ch_d, n_ch)
+                    else:
+                        for k in range(n_chain):
+                            if ch_d[k] == ch_worst:
+                                ch_d[k] = dc
+                                ch_i[k] = i
+                                ch_j[k] = j
+                                break
+                        ch_worst = _worst(ch_d, n_ch)
+                if d > bd + _EPS:
+                    continue
+                if tabu[i, j] > it:
+                    dover = o_new - over[i] + r_over
+                    if not (tot_over + dover == 0 and cur_obj + dc < best_obj - _EPS):
+                        continue
+                if d < bd - _EPS:
+                    bd = d
+                    n_tie = 1
+                else:
+                    n_tie += 1
+                    if _rand(rng) * n_tie >= 1.0:
+                        continue
+                kind = 0
+                mi = i
+                mj = j
+        # ---- swap (first job in a rotating block, second job after it)
+        for b in range(block):
+            j1 = swap_start + b
+            if j1 >= n:
+                j1 -= n
+            a1 = assign[j1]
+            w11 = weight[a1, j1]
+            c11 = cost[a1, j1]
+            j_lo = j1 + 1 if block == n else 0
+            for j2 in range(j_lo, n):
+                a2 = assign[j2]
+                if a2 == a1:
+                    continue
+                dc = cost[a2, j1] + cost[a1, j2] - c11 - cost[a2, j2]
+                if dc > bd + _EPS and over[a1] == 0 and over[a2] == 0:
+                    continue  # penalties can only rise: no better than the best so far
+                if not elig[a2, j1] or not elig[a1, j2]:
+                    continue
+                o1 = _over(load[a1] - w11 + weight[a1, j2], cap, a1)
+                o2 = _over(load[a2] - weight[a2, j2] + weight[a2, j1], cap, a2)
+                d = dc + pen[a1] * (o1 - over[a1]) + pen[a2] * (o2 - over[a2])
+                if d > bd + _EPS:
+                    continue
+                if tabu[a2, j1] > it or tabu[a1, j2] > it:
+                    dover = o1 - over[a1] + o2 - over[a2]
+                    if not (tot_over + dover == 0 and cur_obj + dc < best_obj - _EPS):
+                        continue
+                if d < bd - _EPS:
+                    bd = d
+                    n_tie = 1
+                else:
+                    n_tie += 1
+                    if _rand(rng) * n_tie >= 1.0:
+                        continue
+                kind = 1
+                mj = j1
+                mj2 = j2
+        if block < n:
+            swap_start += block
+            if swap_start >= n:
+                swap_start -= n
+        # ---- ejection chains: j -> i, then a job j2 of i -> i2 (i2 != i, i2 may be a0)
+        for k in range(n_ch):
+            i = ch_i[k]
+            j = ch_j[k]
+            a0 = assign[j]
+            l_i = load[i] + weight[i, j]
+            base_c = cost[i, j] - cost[a0, j]
+            if tabu[i, j] > it:
+                continue
+            for j2 in range(n):
+                if assign[j2] != i:
+                    continue
+                c2 = cost[i, j2]
+                o_i = _over(l_i - weight[i, j2], cap, i)
+                for i2 in range(m):
+                    if i2 == i or not elig[i2, j2] or tabu[i2, j2] > it:
+                        continue
+                    if i2 == a0:
+                        o_a = _over(load[a0] - weight[a0, j] + weight[a0, j2], cap, a0)
+                        d_pen = pen[i] * (o_i - over[i]) + pen[a0] * (o_a - over[a0])
+                    else:
+                        o_a = _over(load[a0] - weight[a0, j], cap, a0)
+                        o_2 = _over(load[i2] + weight[i2, j2], cap, i2)
+                        d_pen = (
+                            pen[i] * (o_i - over[i])
+                            + pen[a0] * (o_a - over[a0])
+                            + pen[i2] * (o_2 - over[i2])
+                        )
+                    d = base_c + cost[i2, j2] - c2 + d_pen
+                    if d < bd - _EPS:
+                        bd = d
+                        kind = 2
+                        mi = i
+                        mj = j
+                        mj2 = j2
+                        mi2 = i2
+        if kind < 0:
+            break
+        tenure = t_min + _randint(rng, t_span)
+        if kind == 0:
+            a0 = assign[mj]
+            tabu[a0, mj] = it + tenure
+            load[a0] -= weight[a0, mj]
+            load[mi] += weight[mi, mj]
+            cur_obj += cost[mi, mj] - cost[a0, mj]
+            assign[mj] = mi
+        elif kind == 1:
+            a1 = assign[mj]
+            a2 = assign[mj2]
+            tabu[a1, mj] = it + tenure
+            tabu[a2, mj2] = it + tenure
+            load[a1] += weight[a1, mj2] - weight[a1, mj]
+            load[a2] += weight[a2, mj] - weight[a2, mj2]
+            cur_obj += cost[a2, mj] + cost[a1, mj2] - cost[a1, mj] - cost[a2, mj2]
+            assign[mj] = a2
+            assign[mj2] = a1
+        else:
+            a0 = assign[mj]
+            tabu[a0, mj] = it + tenure
+            tabu[mi, mj2] = it + tenure
+            load[a0] -= weight[a0, mj]
+            load[mi] += weight[mi, mj] - weight[mi, mj2]
+            load[mi2] += weight[mi2, mj2]
+            cur_obj += cost[mi, mj] - cost[a0, mj] + cost[mi2, mj2] - cost[mi, mj2]
+            assign[mj] = mi
+            assign[mj2] = mi2
+        it += 1
+        # overloaded agents get dearer; all get cheaper while the solution is feasible,
+        # so the search oscillates around the border of feasibility
+        feasible = True
+        for i in range(m):
+            if load[i] > cap[i]:
+                feasible = False
+                p = pen[i] * params[PAR_PEN_UP]
+                pen[i] = p if p < params[PAR_PEN_MAX] else params[PAR_PEN_MAX]
+        if feasible:
+            for i in range(m):
+                p = pen[i] * params[PAR_PEN_DOWN]
+                pen[i] = p if p > params[PAR_PEN_MIN] else params[PAR_PEN_MIN]
+        if feasible and cur_obj < best_obj - _EPS:
+            # recompute to keep rounding drift out of the record
+            cur_obj = 0.0
+            for j in range(n):
+                cur_obj += cost[assign[j], j]
+            if cur_obj < best_obj - _EPS:
+                best_obj = cur_obj
+                last = it
+                for j in range(n):
+                    best[j] = assign[j]
+        if it - last > stall and best_obj < np.inf:
+            # restart from the best solution with a random kick
+            for j in range(n):
+                assign[j] = best[j]
+            n_kick = int(params[PAR_KICK])
+            for _ in range(n_kick):
+                j = _randint(rng, n)
+                k = _randint(rng, m)
+                for t in range(m):
+                    i = k + t
+                    if i >= m:
+                        i -= m
+                    if i != assign[j] and elig[i, j]:
+                        assign[j] = i
+                        break
+            cur_obj = gap_state(cost, weight, assign, load)
+            for i in range(m):
+                pen[i] = params[PAR_PEN_INIT]
+            last = it
+            info[INFO_RESTARTS] += 1.0
+    info[INFO_ITER] = it
+    info[INFO_BEST] = best_obj
+    info[INFO_CUR] = cur_obj
+    info[INFO_LAST] = last
+    return 1 if best_obj <= info[INFO_TARGET] + _EPS else 0
