@@ -211,12 +211,12 @@ def thread_count(threads: int | None) -> int:
 # ------------------------------------------------------------------ RNG
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _next64(s, i):
     s0 = s[i, 0]
     s1 = s[i, 1]
@@ -237,18 +237,18 @@ def _next64(s, i):
     return result
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _unif(s, i):
     """Uniform on [0, 1)."""
     return np.float64(_next64(s, i) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _expo(s, i):
     return -np.log(1.0 - _unif(s, i))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _normal(s, i):
     """Standard normal by inversion (Acklam's rational approximation, relative error
     below 1.2e-9): one uniform, and no logarithm or cosine in the central 95 %."""
@@ -334,7 +334,7 @@ def _normal(s, i):
     )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _gamma1(s, i, k):
     """Gamma(k, 1) by Marsaglia and Tsang (k < 1 by the u**(1/k) boost)."""
     boost = 1.0
@@ -354,7 +354,7 @@ def _gamma1(s, i, k):
             return d * v * boost
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _duration(s, i, dist, mean, cv, sig):
     """A positive duration with the given mean and coefficient of variation.
 
@@ -370,7 +370,7 @@ def _duration(s, i, dist, mean, cv, sig):
     return mean * np.exp(sig * _normal(s, i) - 0.5 * sig * sig)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _poisson_small(s, i, lam):
     """Poisson by inversion (small means only)."""
     u = _unif(s, i)
@@ -384,7 +384,7 @@ def _poisson_small(s, i, lam):
     return k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _pick(cum, u):
     """Index i with cum[i-1] <= u * cum[-1] < cum[i] (binary search)."""
     x = u * cum[cum.shape[0] - 1]
@@ -413,7 +413,7 @@ IDENT_MASK = (1 << IDENT_BITS) - 1
 MAX_IDENT = 1 << IDENT_BITS  # staff and job slots must stay below this
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _hpush(ht, hx, n, t, x):
     """Push ``(t, x)`` into a heap of size n; returns the new size."""
     pos = n
@@ -431,7 +431,7 @@ def _hpush(ht, hx, n, t, x):
     return n + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _hpop(ht, hx, n):
     """Remove the root of a heap of size n (read it first); returns the new size."""
     n -= 1
@@ -456,14 +456,14 @@ def _hpop(ht, hx, n):
     return n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _overlap(a, b, lo, hi):
     """Length of [a, b] inside [lo, hi]."""
     x = min(b, hi) - max(a, lo)
     return x if x > 0.0 else 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _tset(nt, nx, n_leaves, k, t, x):
     """Set leaf k of a winner tree to ``(t, x)`` and carry the winners up to the root.
 
@@ -485,7 +485,7 @@ def _tset(nt, nx, n_leaves, k, t, x):
         nx[p] = x
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _alias(prob, alias, u):
     """Index drawn from Walker's alias table with one uniform ``u``."""
     n = prob.shape[0]
@@ -501,13 +501,11 @@ def _alias(prob, alias, u):
 # ------------------------------------------------------------------ M/M/c
 
 
-@njit(cache=True, nogil=True)
-def _mmc_one(lam, mu, c, horizon, warmup, target, hbin, st, qcap, kpi, hist):
+@njit(cache=True, nogil=True, _nrt=False)
+def _mmc_one(lam, mu, c, horizon, warmup, target, hbin, st, qcap, kpi, hist, ht, hs, qa, qs):
+    # ht, hs: the heap of departures (c + 1); qa, qs: ring buffer (qcap) of the waiting
+    # customers' arrival and service times
     nb = hist.shape[0]
-    ht = np.empty(c + 1, np.float64)
-    hs = np.empty(c + 1, np.int64)
-    qa = np.empty(qcap, np.float64)  # ring buffer: arrival time
-    qs = np.empty(qcap, np.float64)  # and service time of waiting customers
     inv_lam = 1.0 / lam
     inv_mu = 1.0 / mu
     inv_bin = 1.0 / hbin
@@ -629,9 +627,27 @@ def mmc_run(lam, mu, c, horizon, warmup, target, hbin, states, qcap, out_kpi, ou
     out_hist : ndarray of float64, shape (R, n_bins)
         Zeroed; positive waits by bin, last bin open.
     """
+    ht = np.empty(c + 1, np.float64)
+    hs = np.empty(c + 1, np.int64)
+    qa = np.empty(qcap, np.float64)
+    qs = np.empty(qcap, np.float64)
     for r in range(states.shape[0]):
         _mmc_one(
-            lam, mu, c, horizon, warmup, target, hbin, states[r], qcap, out_kpi[r], out_hist[r]
+            lam,
+            mu,
+            c,
+            horizon,
+            warmup,
+            target,
+            hbin,
+            states[r],
+            qcap,
+            out_kpi[r],
+            out_hist[r],
+            ht,
+            hs,
+            qa,
+            qs,
         )
 
 
@@ -687,7 +703,7 @@ GI_REGION = 2
 N_GI = 3
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _qpush(QH, qlen, JI, j, q, p):
     """Append job j to priority list p of queue q."""
     slot = q * NPR + p
@@ -704,7 +720,7 @@ def _qpush(QH, qlen, JI, j, q, p):
         qlen[q] += 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _qremove(QH, qlen, JI, j):
     """Unlink job j from its queue."""
     q = JI[j, JI_Q]
@@ -725,7 +741,7 @@ def _qremove(QH, qlen, JI, j):
         qlen[q] -= 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _qfirst(QH, q):
     """First job of queue q with priority <= 2, or -1."""
     s = q * NPR
@@ -736,7 +752,7 @@ def _qfirst(QH, q):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _idle_push(k, g, IDL, GI, reg_idle):
     pos = GI[g, GI_PTR] + GI[g, GI_IDLE]
     IDL[pos, 0] = k
@@ -745,7 +761,7 @@ def _idle_push(k, g, IDL, GI, reg_idle):
     reg_idle[GI[g, GI_REGION]] += 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _idle_remove(k, g, IDL, GI, reg_idle):
     last = GI[g, GI_PTR] + GI[g, GI_IDLE] - 1
     pos = IDL[k, 1]
@@ -757,7 +773,7 @@ def _idle_remove(k, g, IDL, GI, reg_idle):
     reg_idle[GI[g, GI_REGION]] -= 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _rec(ev, n_ev, t, kind, num, k, g, p, val):
     """Write one event record when room is left."""
     if n_ev < ev.shape[0]:
@@ -770,7 +786,7 @@ def _rec(ev, n_ev, t, kind, num, k, g, p, val):
         ev[n_ev, 6] = val
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _new_ticket(j, ta, g, jt, st, stream, P, dist, seg_cum, JI, JF, num, kpi):
     """Fill job slot j; draws come in a fixed order per ticket (common random numbers)."""
     JI[j, JI_GRID] = g
@@ -800,7 +816,7 @@ def _new_ticket(j, ta, g, jt, st, stream, P, dist, seg_cum, JI, JF, num, kpi):
         JI[j, JI_COUNT] = 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _wave1(P, st, c_seg, c_hold, c_conv, c_contacts, c_missed, resp_seg, funnel, kpi, fat):
     """Wave 1 (SMS / push / e-mail) to every treated target."""
     for i in range(c_seg.shape[0]):
@@ -820,7 +836,7 @@ def _wave1(P, st, c_seg, c_hold, c_conv, c_contacts, c_missed, resp_seg, funnel,
                     c_conv[i] = 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _wave2_day(
     P, st, c_seg, c_hold, c_conv, c_contacts, c_missed, resp_seg, funnel, kpi, fat, pos, first
 ):
@@ -870,7 +886,7 @@ def _wave2_day(
     return pos
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def _field_one(
     P,
     rate_cum,
@@ -907,10 +923,32 @@ def _field_one(
     ev,
     ev_n,
     rec_cap,
+    JI,
+    JF,
+    free,
+    QH,
+    qlen,
+    SI,
+    SF,
+    IDL,
+    ready,
+    GI,
+    reg_idle,
+    ht,
+    hx,
+    nt,
+    nx,
+    c_grid,
+    c_seg,
+    c_hold,
+    c_conv,
+    c_contacts,
+    c_missed,
+    c_next,
+    door_head,
 ):
     n_grids = rate_cum.shape[0]
     n_staff = staff_grid.shape[0]
-    n_regions = reg_ptr.shape[0] - 1
     horizon = P[P_HORIZON]
     warmup = P[P_WARMUP]
     t_stop = horizon + P[P_DRAIN]
@@ -934,10 +972,7 @@ def _field_one(
     ev_rec = ev[:rec_cap]
 
     # ---- jobs (pool with a free stack)
-    jc = int(P[P_JOB_CAP])
-    JI = np.empty((jc, N_JI), np.int64)
-    JF = np.empty((jc, N_JF), np.float64)
-    free = np.empty(jc, np.int64)
+    jc = JI.shape[0]
     for i in range(jc):
         JI[i, JI_Q] = -1
         JF[i, JF_ESC] = -1.0
@@ -948,49 +983,40 @@ def _field_one(
     n_tickets = 0
 
     # ---- queues: grids 0..G-1, regions G..G+R-1
-    nq = n_grids + n_regions
-    QH = np.full((nq * NPR, 2), -1, np.int64)
-    qlen = np.zeros(nq, np.int64)
+    QH[:] = -1
+    qlen[:] = 0
 
     # ---- staff
-    SI = np.zeros((n_staff, N_SI), np.int64)
-    SF = np.zeros((n_staff, N_SF), np.float64)
-    IDL = np.full((n_staff, 2), -1, np.int64)  # idle stacks by grid; position of staff k
-    ready = np.empty(n_staff, np.int64)
+    SI[:] = 0
+    SF[:] = 0.0
+    IDL[:] = -1  # idle stacks by grid; position of staff k
     n_ready = 0
     for k in range(n_staff):
         SI[k, SI_POS] = staff_grid[k]
         SI[k, SI_JOB] = -1
-    GI = np.zeros((n_grids, N_GI), np.int64)
     for g in range(n_grids):
         GI[g, GI_PTR] = gptr[g]
+        GI[g, GI_IDLE] = 0
         GI[g, GI_REGION] = region[g]
-    reg_idle = np.zeros(n_regions, np.int64)
+    reg_idle[:] = 0
 
     # ---- heap: jobs in desk / revisit / burst, and bursts; winner tree: staff events
-    hcap = jc + 4
-    ht = np.empty(hcap, np.float64)
-    hx = np.empty(hcap, np.int64)
     hn = 0
     seq = 0
-    n_leaves = 1
-    while n_leaves < n_staff:
-        n_leaves *= 2
-    nt = np.full(2 * n_leaves, _INF)
-    nx = np.zeros(2 * n_leaves, np.int64)
+    n_leaves = nt.shape[0] // 2
+    nt[:] = _INF
+    nx[:] = 0
     t_pend = -1  # staff whose tree event is being handled
     x_pend = 0
 
     # ---- campaign state
-    n_targets = int(P[P_N_TARGETS])
-    c_grid = np.empty(n_targets, np.int64)
-    c_seg = np.empty(n_targets, np.int64)
-    c_hold = np.zeros(n_targets, np.int64)
-    c_conv = np.zeros(n_targets, np.int64)  # 0 no, 1 campaign, 2 organic
-    c_contacts = np.zeros(n_targets, np.int64)
-    c_missed = np.zeros(n_targets, np.int64)  # 1 if wave 2 never reached them
-    c_next = np.full(n_targets, -1, np.int64)
-    door_head = np.full(n_grids if n_targets > 0 else 0, -1, np.int64)
+    n_targets = c_grid.shape[0]
+    c_hold[:] = 0
+    c_conv[:] = 0  # 0 no, 1 campaign, 2 organic
+    c_contacts[:] = 0
+    c_missed[:] = 0  # 1 if wave 2 never reached them
+    c_next[:] = -1
+    door_head[:] = -1
     w2_pos = 0
     fat = P[P_FATIGUE]
     for i in range(n_targets):
@@ -1753,6 +1779,38 @@ def field_run(
     ev_n : ndarray of int64, shape (2,)
         Records written and records produced.
     """
+    # work arrays, allocated once and reset by every replication
+    n_grids = rate_cum.shape[0]
+    n_staff = staff_grid.shape[0]
+    nq = n_grids + reg_ptr.shape[0] - 1
+    jc = int(P[P_JOB_CAP])
+    n_targets = int(P[P_N_TARGETS])
+    n_leaves = 1
+    while n_leaves < n_staff:
+        n_leaves *= 2
+    JI = np.empty((jc, N_JI), np.int64)
+    JF = np.empty((jc, N_JF), np.float64)
+    free = np.empty(jc, np.int64)
+    QH = np.empty((nq * NPR, 2), np.int64)
+    qlen = np.empty(nq, np.int64)
+    SI = np.empty((n_staff, N_SI), np.int64)
+    SF = np.empty((n_staff, N_SF), np.float64)
+    IDL = np.empty((n_staff, 2), np.int64)
+    ready = np.empty(n_staff, np.int64)
+    GI = np.empty((n_grids, N_GI), np.int64)
+    reg_idle = np.empty(reg_ptr.shape[0] - 1, np.int64)
+    ht = np.empty(jc + 4, np.float64)
+    hx = np.empty(jc + 4, np.int64)
+    nt = np.empty(2 * n_leaves, np.float64)
+    nx = np.empty(2 * n_leaves, np.int64)
+    c_grid = np.empty(n_targets, np.int64)
+    c_seg = np.empty(n_targets, np.int64)
+    c_hold = np.empty(n_targets, np.int64)
+    c_conv = np.empty(n_targets, np.int64)
+    c_contacts = np.empty(n_targets, np.int64)
+    c_missed = np.empty(n_targets, np.int64)
+    c_next = np.empty(n_targets, np.int64)
+    door_head = np.empty(n_grids if n_targets > 0 else 0, np.int64)
     for r in range(states.shape[0]):
         cap = ev.shape[0]
         if r != 0:
@@ -1793,4 +1851,27 @@ def field_run(
             ev,
             ev_n,
             cap,
+            JI,
+            JF,
+            free,
+            QH,
+            qlen,
+            SI,
+            SF,
+            IDL,
+            ready,
+            GI,
+            reg_idle,
+            ht,
+            hx,
+            nt,
+            nx,
+            c_grid,
+            c_seg,
+            c_hold,
+            c_conv,
+            c_contacts,
+            c_missed,
+            c_next,
+            door_head,
         )
