@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from gridopt.score._kernels import _next, _randint, can_remove, cut_pieces
+
 _EPS = 1e-9
 
 
@@ -512,3 +514,564 @@ def kmeanspp_dense(C, allowed, u, out_med):
             v = C[i, pick]
             if v < dmin[i]:
                 dmin[i] = v
+
+
+# --------------------------------------------------------------- balance-first search
+#
+# The balance phase of :func:`gridopt.partition.partition`: late-acceptance hill
+# climbing over border moves and swaps (contiguity kept) on the sum over grids and
+# attributes of s^2 + w_ex * max(0, |s| - margin), s = (total / target - 1) / tau, the
+# deviation in units of the tolerance. It stops as soon as every |s| <= 1 (feasible).
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bal_term(tot, itarget, itau, g, t, margin, w_ex):
+    s = (tot * itarget[g, t] - 1.0) * itau[t]
+    c = s * s
+    ex = abs(s) - margin
+    if ex > 0.0:
+        c += w_ex * ex
+    return c
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _n_out(tot, itarget, itau, g):
+    c = 0
+    for t in range(tot.shape[1]):
+        if abs((tot[g, t] * itarget[g, t] - 1.0) * itau[t]) > 1.0:
+            c += 1
+    return c
+
+
+@njit(cache=True, nogil=True)
+def balance_cost(tot, itarget, itau, margin, w_ex):
+    """Balance-phase cost of the grid totals ``tot`` (float64, shape (n_grids, m))."""
+    c = 0.0
+    for g in range(tot.shape[0]):
+        for t in range(tot.shape[1]):
+            c += _bal_term(tot[g, t], itarget, itau, g, t, margin, w_ex)
+    return c
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bal_delta(v, a, b, tot, itarget, itau, margin, w_ex):
+    """Cost change when totals ``v`` (m,) go from grid a to grid b."""
+    d = 0.0
+    for t in range(v.shape[0]):
+        d += _bal_term(tot[a, t] - v[t], itarget, itau, a, t, margin, w_ex)
+        d -= _bal_term(tot[a, t], itarget, itau, a, t, margin, w_ex)
+        d += _bal_term(tot[b, t] + v[t], itarget, itau, b, t, margin, w_ex)
+        d -= _bal_term(tot[b, t], itarget, itau, b, t, margin, w_ex)
+    return d
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _touches(i, skip, g, labels, indptr, indices):
+    for e in range(indptr[i], indptr[i + 1]):
+        u = indices[e]
+        if u != skip and labels[u] == g:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def balance_search(
+    labels, attrs, itarget, itau, indptr, indices, frozen, sizes, tot, margin, w_ex,
+    n_iter, p_swap, bfs_limit, group_limit, contiguous, history, rng, stamp, mark, queue,
+    vec, out,
+):  # fmt: skip
+    """Late-acceptance descent towards balance; stops once every grid is in tolerance.
+
+    ``labels`` (n,) int32, ``sizes`` (k,) int64 and ``tot`` (k, m) float64 are updated in
+    place; ``history`` (L,) float64 is the late-acceptance list (filled by the caller
+    with the start cost); ``rng`` a (1,) uint64 xorshift state; ``stamp``/``mark``/
+    ``queue`` the scratch of ``can_remove``; ``vec`` (m,) float64 scratch. A unit whose
+    leaving would split its grid moves with the pieces (at most ``group_limit`` units
+    each) that hang on it. ``out`` (4,) float64 receives the final cost, proposals
+    evaluated, accepted moves, and the number of out-of-tolerance (grid, attribute)
+    pairs left.
+    """
+    n = labels.shape[0]
+    k = tot.shape[0]
+    m = tot.shape[1]
+    n_hist = history.shape[0]
+    cost = balance_cost(tot, itarget, itau, margin, w_ex)
+    n_bad = 0
+    for g in range(k):
+        n_bad += _n_out(tot, itarget, itau, g)
+    n_eval = 0
+    n_acc = 0
+    it = 0
+    while it < n_iter and n_bad > 0:
+        it += 1
+        i = _randint(rng, n)
+        deg = indptr[i + 1] - indptr[i]
+        if deg == 0 or frozen[i] != 0:
+            continue
+        j = indices[indptr[i] + _randint(rng, deg)]
+        a = labels[i]
+        b = labels[j]
+        if a == b:
+            continue
+        swap = p_swap > 0.0 and _next(rng) < p_swap
+        if swap:
+            # partner: a short random walk inside grid b from the neighbour j
+            n_steps = _randint(rng, 4)
+            for _s in range(n_steps):
+                dj = indptr[j + 1] - indptr[j]
+                q = indices[indptr[j] + _randint(rng, dj)]
+                if labels[q] == b:
+                    j = q
+            if frozen[j] != 0:
+                continue
+        elif sizes[a] <= 1:
+            continue
+        for t in range(m):
+            vec[t] = attrs[i, t] - attrs[j, t] if swap else attrs[i, t]
+        d = _bal_delta(vec, a, b, tot, itarget, itau, margin, w_ex)
+        slot = n_eval % n_hist
+        n_eval += 1
+        lim = history[slot]
+        n_group = 0
+        if not (d <= 0.0 or cost + d <= lim):
+            history[slot] = cost
+            continue
+        if contiguous:
+            ok = True
+            if swap:
+                ok = _touches(i, j, b, labels, indptr, indices) and _touches(
+                    j, i, a, labels, indptr, indices
+                )
+                ok = ok and can_remove(i, labels, indptr, indices, stamp, mark, queue, bfs_limit)
+                ok = ok and can_remove(j, labels, indptr, indices, stamp, mark, queue, bfs_limit)
+            elif not can_remove(i, labels, indptr, indices, stamp, mark, queue, bfs_limit):
+                ok = False
+                if group_limit > 0:
+                    n_group = cut_pieces(
+                        i, labels, indptr, indices, stamp, mark, queue, group_limit
+                    )
+                    if n_group > 0 and n_group + 1 < sizes[a]:
+                        ok = True
+                        for q in range(n_group):
+                            u = queue[q]
+                            if frozen[u] != 0:
+                                ok = False
+                                break
+                            for t in range(m):
+                                vec[t] += attrs[u, t]
+                        if ok:
+                            d = _bal_delta(vec, a, b, tot, itarget, itau, margin, w_ex)
+                            ok = d <= 0.0 or cost + d <= lim
+                    else:
+                        n_group = 0
+            if not ok:
+                history[slot] = cost
+                continue
+        n_bad -= _n_out(tot, itarget, itau, a) + _n_out(tot, itarget, itau, b)
+        for t in range(m):
+            tot[a, t] -= vec[t]
+            tot[b, t] += vec[t]
+        labels[i] = b
+        if swap:
+            labels[j] = a
+        else:
+            for q in range(n_group):
+                labels[queue[q]] = b
+            sizes[a] -= n_group + 1
+            sizes[b] += n_group + 1
+        n_bad += _n_out(tot, itarget, itau, a) + _n_out(tot, itarget, itau, b)
+        cost += d
+        n_acc += 1
+        history[slot] = cost
+    out[0] = cost
+    out[1] = n_eval
+    out[2] = n_acc
+    out[3] = n_bad
+    return it
+
+
+# ------------------------------------------------------------ spanning-tree splitting
+#
+# Merge-and-split moves and the tree seed cut a set of units along a uniform random
+# spanning tree (Wilson's algorithm): every subtree is connected and so is what is left
+# of the tree, so carving subtrees whose totals fit the targets gives connected parts.
+
+
+@njit(cache=True, nogil=True)
+def wilson_tree(members, pos, indptr, indices, rng, max_steps, parent, order, nxt, in_tree):
+    """Uniform random spanning tree of the units ``members`` (connected, int64 (s,)).
+
+    ``pos`` (n,) int64 maps a unit to its index in ``members`` (-1 outside). Writes, in
+    local indices, ``parent`` (s,) (-1 at the root ``0``) and ``order`` (s,), a root-first
+    order (every parent before its children). ``nxt`` (s,) int64 and ``in_tree`` (s,)
+    uint8 are scratch. Returns False when the random walks exceed ``max_steps`` steps.
+    """
+    s = members.shape[0]
+    for p in range(s):
+        in_tree[p] = 0
+    in_tree[0] = 1
+    parent[0] = -1
+    order[0] = 0
+    n_order = 1
+    steps = 0
+    for start in range(1, s):
+        if in_tree[start]:
+            continue
+        u = start
+        while not in_tree[u]:
+            unit = members[u]
+            deg = indptr[unit + 1] - indptr[unit]
+            while True:
+                v = pos[indices[indptr[unit] + _randint(rng, deg)]]
+                if v >= 0:
+                    break
+            nxt[u] = v
+            u = v
+            steps += 1
+            if steps > max_steps:
+                return False
+        # the loop-erased path start -> tree: add it from the tree end back to start
+        end = u
+        length = 0
+        u = start
+        while u != end:
+            length += 1
+            u = nxt[u]
+        u = start
+        base = n_order + length - 1
+        q = 0
+        while u != end:
+            in_tree[u] = 1
+            parent[u] = nxt[u]
+            order[base - q] = u
+            q += 1
+            u = nxt[u]
+        n_order += length
+    return True
+
+
+@njit(cache=True, nogil=True)
+def carve(order, parent, vals, target, tau, slack, rng, sums, alive, part, cum):
+    """Cut a spanning tree into ``target.shape[0]`` connected parts, balanced part by part.
+
+    Parts ``0 .. P-2`` are subtrees carved one after another, each within ``slack * tau``
+    of its target on every attribute when possible, preferring cuts that keep the running
+    sum of deviations near zero (with random tie-breaking); part ``P-1`` is what is left.
+    ``order``/``parent`` from :func:`wilson_tree`; ``vals`` (s, m) float64; ``target``
+    (P, m); ``tau`` (m,). Writes ``part`` (s,) int64; scratch ``sums`` (s, m), ``alive``
+    (s,) uint8, ``cum`` (m,). Returns the largest |total / target - 1| / tau over parts
+    (inf when a part could not be cut).
+    """
+    s = order.shape[0]
+    m = vals.shape[1]
+    n_parts = target.shape[0]
+    for p in range(s):
+        alive[p] = 1
+        part[p] = n_parts - 1
+    for t in range(m):
+        cum[t] = 0.0
+    worst = 0.0
+    for g in range(n_parts - 1):
+        for p in range(s):
+            for t in range(m):
+                sums[p, t] = vals[p, t]
+        for q in range(s - 1, 0, -1):
+            v = order[q]
+            if alive[v]:
+                pv = parent[v]
+                for t in range(m):
+                    sums[pv, t] += sums[v, t]
+        best = -1
+        best_key = np.inf
+        best_dev = 0.0
+        for q in range(1, s):
+            v = order[q]
+            if not alive[v]:
+                continue
+            dev = 0.0
+            key = 0.0
+            for t in range(m):
+                r = (sums[v, t] / target[g, t] - 1.0) / tau[t]
+                if abs(r) > dev:
+                    dev = abs(r)
+                c = cum[t] + r
+                key += c * c
+            if dev > slack:
+                key += 1e6 * (dev - slack)
+            key += 1e-3 * _next(rng)
+            if key < best_key:
+                best_key = key
+                best = v
+                best_dev = dev
+        if best < 0:
+            return np.inf
+        if best_dev > worst:
+            worst = best_dev
+        for t in range(m):
+            cum[t] += (sums[best, t] / target[g, t] - 1.0) / tau[t]
+        # the subtree of best (root-first order: a child follows its parent)
+        part[best] = g
+        alive[best] = 0
+        for q in range(1, s):
+            v = order[q]
+            if alive[v] and part[parent[v]] == g and not alive[parent[v]]:
+                part[v] = g
+                alive[v] = 0
+    last = n_parts - 1
+    for t in range(m):
+        tot = 0.0
+        for p in range(s):
+            if alive[p]:
+                tot += vals[p, t]
+        r = abs(tot / target[last, t] - 1.0) / tau[t]
+        if r > worst:
+            worst = r
+    return worst
+
+
+@njit(cache=True, nogil=True)
+def _pick_pair(labels, indptr, indices, tot, itarget, itau, p_bad, rng, grid_nb):
+    """A grid (out-of-tolerance ones preferred) and a random neighbouring grid, or (-1, -1)."""
+    n = labels.shape[0]
+    k = tot.shape[0]
+    n_bad = 0
+    for g in range(k):
+        if _n_out(tot, itarget, itau, g) > 0:
+            n_bad += 1
+    a = -1
+    if n_bad > 0 and _next(rng) < p_bad:
+        pick = _randint(rng, n_bad)
+        for g in range(k):
+            if _n_out(tot, itarget, itau, g) > 0:
+                if pick == 0:
+                    a = g
+                    break
+                pick -= 1
+    else:
+        a = _randint(rng, k)
+    for g in range(k):
+        grid_nb[g] = 0
+    n_nb = 0
+    for i in range(n):
+        if labels[i] != a:
+            continue
+        for e in range(indptr[i], indptr[i + 1]):
+            g = labels[indices[e]]
+            if g != a and grid_nb[g] == 0:
+                grid_nb[g] = 1
+                n_nb += 1
+    if n_nb == 0:
+        return -1, -1
+    pick = _randint(rng, n_nb)
+    for g in range(k):
+        if grid_nb[g]:
+            if pick == 0:
+                return a, g
+            pick -= 1
+    return -1, -1
+
+
+@njit(cache=True, nogil=True)
+def recom_balance(
+    labels, attrs, itarget, itau, indptr, indices, frozen, sizes, tot, margin, w_ex,
+    n_moves, n_trees, history, rng, pos, members, parent, order, nxt, in_tree, sums, cut,
+    grid_nb, max_group, target, tau, lv, part, group, tg, cum, out,
+):  # fmt: skip
+    """Merge-and-split moves towards balance; stops once every grid is in tolerance.
+
+    Each move merges a grid (out-of-tolerance ones preferred) with a neighbouring grid,
+    draws ``n_trees`` uniform spanning trees of the union and re-splits it at the tree
+    edge whose two sides score best on the balance-phase cost (see
+    :func:`balance_search`); late acceptance against ``history``. ``pos`` (n,) int64
+    must be -1 everywhere on entry (restored on exit); ``members``, ``parent``,
+    ``order``, ``nxt``, ``cut`` (n,) int64, ``in_tree`` (n,) uint8, ``sums`` (n, m + 2)
+    float64 and ``grid_nb`` (k,) int64 are scratch. With ``max_group`` >= 3, half the
+    moves merge 3 .. ``max_group`` grids and re-cut them with :func:`carve` (``target``
+    (k, m) and ``tau`` (m,) the grid targets and tolerances; scratch ``lv`` (n, m),
+    ``part`` (n,) int64, ``group`` (max_group,) int64, ``tg`` (max_group, m), ``cum``
+    (m,)). ``out`` (4,) as in :func:`balance_search` (cost, moves, accepted,
+    out-of-tolerance pairs).
+    """
+    n = labels.shape[0]
+    k = tot.shape[0]
+    m = tot.shape[1]
+    n_hist = history.shape[0]
+    cost = balance_cost(tot, itarget, itau, margin, w_ex)
+    n_bad = 0
+    for g in range(k):
+        n_bad += _n_out(tot, itarget, itau, g)
+    n_acc = 0
+    mv = 0
+    while mv < n_moves and n_bad > 0:
+        mv += 1
+        a, b = _pick_pair(labels, indptr, indices, tot, itarget, itau, 0.7, rng, grid_nb)
+        if a < 0:
+            continue
+        group[0] = a
+        group[1] = b
+        n_g = 2
+        if max_group >= 3 and _next(rng) < 0.5:
+            want = 3 + _randint(rng, max_group - 2)
+            while n_g < want:
+                # a random grid next to the group
+                for g in range(k):
+                    grid_nb[g] = 0
+                for q in range(n_g):
+                    grid_nb[group[q]] = -1
+                n_nb = 0
+                for i in range(n):
+                    if grid_nb[labels[i]] != -1:
+                        continue
+                    for e in range(indptr[i], indptr[i + 1]):
+                        g = labels[indices[e]]
+                        if grid_nb[g] == 0:
+                            grid_nb[g] = 1
+                            n_nb += 1
+                if n_nb == 0:
+                    break
+                pick = _randint(rng, n_nb)
+                for g in range(k):
+                    if grid_nb[g] == 1:
+                        if pick == 0:
+                            group[n_g] = g
+                            n_g += 1
+                            break
+                        pick -= 1
+        for g in range(k):
+            grid_nb[g] = 0
+        for q in range(n_g):
+            grid_nb[group[q]] = 1
+        s = 0
+        for i in range(n):
+            if grid_nb[labels[i]] == 1:
+                members[s] = i
+                s += 1
+        # a random root, so that the root's side is not always the same
+        r = _randint(rng, s)
+        members[0], members[r] = members[r], members[0]
+        for p in range(s):
+            pos[members[p]] = p
+        old = 0.0
+        for q in range(n_g):
+            for t in range(m):
+                old += _bal_term(tot[group[q], t], itarget, itau, group[q], t, margin, w_ex)
+        best = np.inf
+        n_cut = 0
+        if n_g > 2:
+            for q in range(n_g):
+                for t in range(m):
+                    tg[q, t] = target[group[q], t]
+            for p in range(s):
+                for t in range(m):
+                    lv[p, t] = attrs[members[p], t]
+        for _tr in range(n_trees):
+            if n_g > 2:
+                if not wilson_tree(
+                    members[:s], pos, indptr, indices, rng, 50 * s * s + 1000,
+                    parent[:s], order[:s], nxt[:s], in_tree[:s],
+                ):  # fmt: skip
+                    continue
+                carve(
+                    order[:s], parent[:s], lv[:s], tg[:n_g], tau, 1.0, rng, sums[:s, :m],
+                    in_tree[:s], part[:s], cum,
+                )  # fmt: skip
+                ok = True
+                for p in range(s):
+                    u = members[p]
+                    if frozen[u] != 0 and group[part[p]] != labels[u]:
+                        ok = False
+                        break
+                if not ok:
+                    continue
+                for q in range(n_g):
+                    for t in range(m):
+                        tg[q, t] = 0.0
+                for p in range(s):
+                    for t in range(m):
+                        tg[part[p], t] += lv[p, t]
+                c = 0.0
+                for q in range(n_g):
+                    for t in range(m):
+                        c += _bal_term(tg[q, t], itarget, itau, group[q], t, margin, w_ex)
+                        tg[q, t] = target[group[q], t]
+                if c < best:
+                    best = c
+                    for p in range(s):
+                        cut[p] = group[part[p]]
+                    n_cut = s
+                continue
+            if not wilson_tree(
+                members[:s], pos, indptr, indices, rng, 50 * s * s + 1000,
+                parent[:s], order[:s], nxt[:s], in_tree[:s],
+            ):  # fmt: skip
+                continue
+            for p in range(s):
+                u = members[p]
+                for t in range(m):
+                    sums[p, t] = attrs[u, t]
+                sums[p, m] = 1.0 if frozen[u] != 0 and labels[u] == a else 0.0
+                sums[p, m + 1] = 1.0 if frozen[u] != 0 and labels[u] == b else 0.0
+            for q in range(s - 1, 0, -1):
+                v = order[q]
+                for t in range(m + 2):
+                    sums[parent[v], t] += sums[v, t]
+            root = order[0]
+            for q in range(1, s):
+                v = order[q]
+                for side in range(2):
+                    ga = a if side == 0 else b
+                    gb = b if side == 0 else a
+                    # subtree of v -> ga, the rest -> gb; frozen units keep their grid
+                    if side == 0:
+                        if sums[v, m + 1] > 0.0 or sums[root, m] - sums[v, m] > 0.0:
+                            continue
+                    elif sums[v, m] > 0.0 or sums[root, m + 1] - sums[v, m + 1] > 0.0:
+                        continue
+                    c = 0.0
+                    for t in range(m):
+                        c += _bal_term(sums[v, t], itarget, itau, ga, t, margin, w_ex)
+                        c += _bal_term(
+                            sums[root, t] - sums[v, t], itarget, itau, gb, t, margin, w_ex
+                        )
+                    if c < best:
+                        best = c
+                        # the labels of this cut: mark the subtree, root-first order
+                        # in_tree is free once the tree is drawn: it flags the subtree
+                        for p2 in range(s):
+                            in_tree[p2] = 0
+                        in_tree[v] = 1
+                        for q2 in range(q + 1, s):
+                            v2 = order[q2]
+                            in_tree[v2] = in_tree[parent[v2]]
+                        for p2 in range(s):
+                            cut[p2] = ga if in_tree[p2] else gb
+                        n_cut = s
+        slot = mv % n_hist
+        lim = history[slot]
+        d = best - old
+        if n_cut > 0 and (d <= 0.0 or cost + d <= lim):
+            for q in range(n_g):
+                g = group[q]
+                n_bad -= _n_out(tot, itarget, itau, g)
+                for t in range(m):
+                    tot[g, t] = 0.0
+                sizes[g] = 0
+            for p in range(s):
+                u = members[p]
+                g = cut[p]
+                labels[u] = g
+                sizes[g] += 1
+                for t in range(m):
+                    tot[g, t] += attrs[u, t]
+            for q in range(n_g):
+                n_bad += _n_out(tot, itarget, itau, group[q])
+            cost += d
+            n_acc += 1
+        history[slot] = cost
+        for p in range(s):
+            pos[members[p]] = -1
+    out[0] = cost
+    out[1] = mv
+    out[2] = n_acc
+    out[3] = n_bad
+    return mv

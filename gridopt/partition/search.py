@@ -43,6 +43,7 @@ from scipy.spatial import ConvexHull, cKDTree
 
 from gridopt.errors import InputError, first_rows
 from gridopt.model import Layout, Units
+from gridopt.partition import _kernels as PK
 from gridopt.partition.contiguity import attach_islands, grid_components, repair_contiguity
 from gridopt.partition.seed import grow_layout
 from gridopt.score import _kernels as K
@@ -51,6 +52,10 @@ from gridopt.score.objective import Objective, Score, Scorer
 __all__ = ["PartitionResult", "choose_n_grids", "partition"]
 
 log = logging.getLogger("gridopt.partition")
+
+# balance phase cost: s^2 + _W_EX * max(0, |s| - _MARGIN), s = deviation / tolerance
+_MARGIN = 0.8
+_W_EX = 10.0
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -393,6 +398,65 @@ class _Search:
             t_start, t_end, p_swap, self.krng, self.stamp, self.mark, self.queue, self.stats,
         )  # fmt: skip
 
+    def balance(
+        self, deadline: float, bfs_limit: int, group_limit: int, chunk: int, max_chunks: int | None
+    ) -> int:
+        """Balance-first phase: late-acceptance descent until every grid is in tolerance.
+
+        Runs chunks of ``chunk`` proposals until the layout is feasible, ``deadline``
+        (perf_counter seconds) passes or ``max_chunks`` chunks are done; returns the
+        proposals evaluated. The state is resynchronised afterwards.
+        """
+        sc = self.sc
+        m = sc.attrs.shape[1]
+        if m == 0 or self.feasible():
+            return 0
+        itau = np.ascontiguousarray(1.0 / sc.tau)
+        tot = np.ascontiguousarray(self.state["tot"].copy())
+        c0 = PK.balance_cost(tot, sc.itarget, itau, _MARGIN, _W_EX)
+        hist = np.full(1000, c0)
+        hist_r = np.full(50, c0)
+        out = np.zeros(4)
+        vec = np.zeros(m)
+        n, k = self.lab.shape[0], sc.n_grids
+        pos = np.full(n, -1, dtype=np.int64)
+        scratch = [np.zeros(n, dtype=np.int64) for _ in range(6)]
+        lv = np.zeros((n, m))
+        group = np.zeros(4, dtype=np.int64)
+        tg = np.zeros((4, m))
+        cum = np.zeros(m)
+        in_tree = np.zeros(n, dtype=np.uint8)
+        sums = np.zeros((n, m + 2))
+        grid_nb = np.zeros(k, dtype=np.int64)
+        done = 0
+        n_chunks = 0
+        while True:
+            if self.contiguity and k > 1:
+                # merge-and-split moves re-cut two grids anywhere along a tree: they
+                # fix chains of units where single moves would split a grid
+                PK.recom_balance(
+                    self.lab, sc.attrs, sc.itarget, itau, sc.indptr, sc.indices, self.frozen,
+                    self.sizes, tot, _MARGIN, _W_EX, 4 * k, 4, hist_r, self.krng, pos,
+                    *scratch[:4], in_tree, sums, scratch[4], grid_nb, 4, sc.target, sc.tau, lv,
+                    scratch[5], group, tg, cum, out,
+                )  # fmt: skip
+                done += int(out[1])
+                if out[3] == 0:
+                    break
+            PK.balance_search(
+                self.lab, sc.attrs, sc.itarget, itau, sc.indptr, sc.indices, self.frozen,
+                self.sizes, tot, _MARGIN, _W_EX, chunk, 0.3, bfs_limit, group_limit,
+                self.contiguity, hist, self.krng, self.stamp, self.mark, self.queue, vec, out,
+            )  # fmt: skip
+            done += int(out[1])
+            n_chunks += 1
+            if out[3] == 0 or time.perf_counter() >= deadline:
+                break
+            if max_chunks is not None and n_chunks >= max_chunks:
+                break
+        self.resync()
+        return done
+
     def _pick_pair(self) -> tuple[int, int] | None:
         """A grid (out of tolerance ones preferred) and a random neighbouring grid."""
         sc, lab, rng = self.sc, self.lab, self.rng
@@ -549,6 +613,7 @@ def partition(
     bfs_limit: int = 400,
     group_limit: int = 12,
     progress: Progress | None = None,
+    balance_share: float = 0.5,
 ) -> PartitionResult:
     """Cut units into ``n_grids`` connected, balanced, compact grids.
 
@@ -700,6 +765,18 @@ def partition(
         t_begin = time.perf_counter()
         restarts_left = len(children) - r
         budget_end = t_begin + max(0.0, (deadline - t_begin) / restarts_left)
+        # balance first: reach every tolerance before the annealing weighs compactness
+        tb = time.perf_counter()
+        stats["balance_iterations"] = stats.get("balance_iterations", 0) + srch.balance(
+            t_begin + balance_share * (budget_end - t_begin),
+            bfs_limit,
+            max(group_limit, n // (2 * k)),
+            int(min(max(2 * n, 2_000), 100_000)),
+            None if max_iterations is None else 20,
+        )
+        stats["balance_time"] = stats.get("balance_time", 0.0) + time.perf_counter() - tb
+        if srch.feasible() and stats.get("time_to_feasible") is None:
+            stats["time_to_feasible"] = time.perf_counter() - t0
         T0 = srch.temperature0()
         # fixed chunk sizes (not timed) so that a run with an iteration limit is reproducible
         chunk = int(min(max(20 * n, 5000), 500_000))
@@ -763,6 +840,8 @@ def partition(
             else:
                 scorer.cs[:] = base_cs * mu
             key_now = (not feas, cur)
+            if feas and stats.get("time_to_feasible") is None:
+                stats["time_to_feasible"] = time.perf_counter() - t0
             if key_now < (best_key_r[0], best_key_r[1] - 1e-12 * max(1.0, abs(best_key_r[1]))):
                 best_key_r = key_now
                 best_lab_r = srch.lab.copy()

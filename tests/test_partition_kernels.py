@@ -1,0 +1,98 @@
+"""Tests of the balance-phase and spanning-tree kernels in gridopt.partition._kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridopt.model import Units
+from gridopt.partition import _kernels as PK
+from gridopt.partition import grid_components, partition
+from gridopt.score import Objective
+
+
+def path_units(n: int) -> Units:
+    return Units.from_edges(
+        ids=np.arange(n), x=np.arange(n, dtype=float), y=np.zeros(n),
+        attributes={"a": np.ones(n), "b": np.arange(n) % 3 + 1.0},
+        edges=[(i, i + 1) for i in range(n - 1)],
+    )  # fmt: skip
+
+
+def ladder(n: int) -> Units:
+    """Two rows of n units, rungs between them: a thin, chain-like graph."""
+    top = np.arange(n)
+    edges = [(i, i + 1) for i in range(n - 1)] + [(n + i, n + i + 1) for i in range(n - 1)]
+    edges += [(i, n + i) for i in range(n)]
+    rng = np.random.default_rng(3)
+    return Units.from_edges(
+        ids=np.arange(2 * n), x=np.r_[top, top].astype(float), y=np.r_[np.zeros(n), np.ones(n)],
+        attributes={"a": rng.integers(1, 5, 2 * n) * 1.0, "b": rng.integers(1, 5, 2 * n) * 1.0,
+                    "c": rng.random(2 * n) + 0.5},
+        edges=edges,
+    )  # fmt: skip
+
+
+def test_wilson_tree_spans_path() -> None:
+    u = path_units(6)
+    members = np.array([3, 0, 1, 2, 4, 5], dtype=np.int64)
+    pos = np.full(6, -1, dtype=np.int64)
+    pos[members] = np.arange(6)
+    parent, order, nxt = (np.zeros(6, dtype=np.int64) for _ in range(3))
+    ok = PK.wilson_tree(
+        members, pos, u.indptr, u.indices, np.array([7], dtype=np.uint64), 10_000,
+        parent, order, nxt, np.zeros(6, dtype=np.uint8),
+    )  # fmt: skip
+    assert ok
+    # a path has one spanning tree: every unit's parent is its neighbour towards unit 3
+    unit_parent = {int(members[p]): int(members[parent[p]]) for p in range(1, 6)}
+    assert unit_parent == {0: 1, 1: 2, 2: 3, 4: 3, 5: 4}
+    assert order[0] == 0 and sorted(order.tolist()) == list(range(6))
+    seen = {int(order[0])}
+    for q in order[1:]:
+        assert int(parent[q]) in seen  # root-first: the parent comes earlier
+        seen.add(int(q))
+
+
+def test_carve_path_into_equal_parts() -> None:
+    # path 0-1-...-8 rooted at 0, unit values 1: three parts of 3 units each
+    n = 9
+    parent = np.arange(-1, n - 1, dtype=np.int64)
+    order = np.arange(n, dtype=np.int64)
+    vals = np.ones((n, 1))
+    part = np.zeros(n, dtype=np.int64)
+    worst = PK.carve(
+        order, parent, vals, np.full((3, 1), 3.0), np.array([0.05]), 1.0,
+        np.array([5], dtype=np.uint64), np.zeros((n, 1)), np.zeros(n, dtype=np.uint8), part,
+        np.zeros(1),
+    )  # fmt: skip
+    assert worst == 0.0
+    assert part.tolist() == [2, 2, 2, 1, 1, 1, 0, 0, 0]
+
+
+def test_carve_reports_impossible_cut() -> None:
+    # two units of 1 and 3 cannot make two parts of 2 within 5 %
+    worst = PK.carve(
+        np.array([0, 1]), np.array([-1, 0]), np.array([[1.0], [3.0]]), np.full((2, 1), 2.0),
+        np.array([0.05]), 1.0, np.array([5], dtype=np.uint64), np.zeros((2, 1)),
+        np.zeros(2, dtype=np.uint8), np.zeros(2, dtype=np.int64), np.zeros(1),
+    )  # fmt: skip
+    assert worst == pytest.approx(0.5 / 0.05)
+
+
+def test_balance_cost_hand_values() -> None:
+    # deviations +10 % and -2 % with tau 5 %: s = 2 and -0.4
+    tot = np.array([[110.0], [98.0]])
+    itarget = np.full((2, 1), 0.01)
+    c = PK.balance_cost(tot, itarget, np.array([20.0]), 0.8, 10.0)
+    assert c == pytest.approx(2.0**2 + 10 * (2.0 - 0.8) + 0.4**2)
+
+
+def test_balance_phase_makes_chain_feasible() -> None:
+    u = ladder(60)
+    obj = Objective(balance={"a": 0.1, "b": 0.1, "c": 0.1}, compactness="none")
+    res = partition(u, 3, obj, seed=2, max_iterations=20_000, time_limit=20)
+    assert res.feasible, res.violations
+    assert np.all(grid_components(u, res.labels, 3) == 1)
+    assert res.stats["balance_iterations"] > 0
+    assert res.stats["time_to_feasible"] is not None
