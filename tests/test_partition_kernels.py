@@ -91,7 +91,10 @@ def test_balance_cost_hand_values() -> None:
 def test_balance_phase_makes_chain_feasible() -> None:
     u = ladder(60)
     obj = Objective(balance={"a": 0.1, "b": 0.1, "c": 0.1}, compactness="none")
-    res = partition(u, 3, obj, seed=2, max_iterations=20_000, time_limit=20)
+    # start far from balance: columns 0-4, 5-9 and 10-59 of the ladder
+    col = np.r_[np.arange(60), np.arange(60)]
+    start = np.where(col < 5, 0, np.where(col < 10, 1, 2))
+    res = partition(u, 3, obj, seed=2, initial=start, max_iterations=20_000, time_limit=20)
     assert res.feasible, res.violations
     assert np.all(grid_components(u, res.labels, 3) == 1)
     assert res.stats["balance_iterations"] > 0
