@@ -132,6 +132,23 @@ def gap_search(cost, weight, cap, elig, assign, load, pen, tabu, best, info, rng
     """
     m, n = cost.shape
     over = np.zeros(m, dtype=np.int64)
+    # eligible agents of each job (CSR) and the jobs of each agent (rebuilt per move)
+    e_start = np.zeros(n + 1, dtype=np.int64)
+    for j in range(n):
+        e_start[j + 1] = e_start[j]
+        for i in range(m):
+            if elig[i, j]:
+                e_start[j + 1] += 1
+    e_agent = np.empty(e_start[n], dtype=np.int64)
+    for j in range(n):
+        t = e_start[j]
+        for i in range(m):
+            if elig[i, j]:
+                e_agent[t] = i
+                t += 1
+    m_start = np.zeros(m + 1, dtype=np.int64)
+    m_fill = np.zeros(m, dtype=np.int64)
+    members = np.empty(n, dtype=np.int64)
     n_chain = int(params[PAR_CHAIN])
     # the n_chain best shift moves (by cost delta) that start a chain
     ch_d = np.empty(max(n_chain, 1))
@@ -163,14 +180,26 @@ def gap_search(cost, weight, cap, elig, assign, load, pen, tabu, best, info, rng
         n_tie = 0
         n_ch = 0
         ch_worst = np.inf if n_chain > 0 else -np.inf
+        for i in range(m + 1):
+            m_start[i] = 0
+        for j in range(n):
+            m_start[assign[j] + 1] += 1
+        for i in range(m):
+            m_start[i + 1] += m_start[i]
+            m_fill[i] = m_start[i]
+        for j in range(n):
+            a0 = assign[j]
+            members[m_fill[a0]] = j
+            m_fill[a0] += 1
         # ---- shift
         for j in range(n):
             a0 = assign[j]
             c0 = cost[a0, j]
             r_over = _over(load[a0] - weight[a0, j], cap, a0) - over[a0]
             r_pen = pen[a0] * r_over
-            for i in range(m):
-                if i == a0 or not elig[i, j]:
+            for t in range(e_start[j], e_start[j + 1]):
+                i = e_agent[t]
+                if i == a0:
                     continue
                 o_new = _over(load[i] + weight[i, j], cap, i)
                 dc = cost[i, j] - c0
@@ -216,35 +245,37 @@ def gap_search(cost, weight, cap, elig, assign, load, pen, tabu, best, info, rng
             a1 = assign[j1]
             w11 = weight[a1, j1]
             c11 = cost[a1, j1]
-            j_lo = j1 + 1 if block == n else 0
-            for j2 in range(j_lo, n):
-                a2 = assign[j2]
+            for t in range(e_start[j1], e_start[j1 + 1]):
+                a2 = e_agent[t]
                 if a2 == a1:
                     continue
-                dc = cost[a2, j1] + cost[a1, j2] - c11 - cost[a2, j2]
-                if dc > bd + _EPS and over[a1] == 0 and over[a2] == 0:
-                    continue  # penalties can only rise: no better than the best so far
-                if not elig[a2, j1] or not elig[a1, j2]:
-                    continue
-                o1 = _over(load[a1] - w11 + weight[a1, j2], cap, a1)
-                o2 = _over(load[a2] - weight[a2, j2] + weight[a2, j1], cap, a2)
-                d = dc + pen[a1] * (o1 - over[a1]) + pen[a2] * (o2 - over[a2])
-                if d > bd + _EPS:
-                    continue
-                if tabu[a2, j1] > it or tabu[a1, j2] > it:
-                    dover = o1 - over[a1] + o2 - over[a2]
-                    if not (tot_over + dover == 0 and cur_obj + dc < best_obj - _EPS):
+                c21 = cost[a2, j1]
+                for q in range(m_start[a2], m_start[a2 + 1]):
+                    j2 = members[q]
+                    if (j2 < j1 and block == n) or not elig[a1, j2]:
                         continue
-                if d < bd - _EPS:
-                    bd = d
-                    n_tie = 1
-                else:
-                    n_tie += 1
-                    if _rand(rng) * n_tie >= 1.0:
+                    dc = c21 + cost[a1, j2] - c11 - cost[a2, j2]
+                    if dc > bd + _EPS and over[a1] == 0 and over[a2] == 0:
+                        continue  # penalties can only rise: no better than the best so far
+                    o1 = _over(load[a1] - w11 + weight[a1, j2], cap, a1)
+                    o2 = _over(load[a2] - weight[a2, j2] + weight[a2, j1], cap, a2)
+                    d = dc + pen[a1] * (o1 - over[a1]) + pen[a2] * (o2 - over[a2])
+                    if d > bd + _EPS:
                         continue
-                kind = 1
-                mj = j1
-                mj2 = j2
+                    if tabu[a2, j1] > it or tabu[a1, j2] > it:
+                        dover = o1 - over[a1] + o2 - over[a2]
+                        if not (tot_over + dover == 0 and cur_obj + dc < best_obj - _EPS):
+                            continue
+                    if d < bd - _EPS:
+                        bd = d
+                        n_tie = 1
+                    else:
+                        n_tie += 1
+                        if _rand(rng) * n_tie >= 1.0:
+                            continue
+                    kind = 1
+                    mj = j1
+                    mj2 = j2
         if block < n:
             swap_start += block
             if swap_start >= n:
@@ -258,13 +289,13 @@ def gap_search(cost, weight, cap, elig, assign, load, pen, tabu, best, info, rng
             base_c = cost[i, j] - cost[a0, j]
             if tabu[i, j] > it:
                 continue
-            for j2 in range(n):
-                if assign[j2] != i:
-                    continue
+            for q in range(m_start[i], m_start[i + 1]):
+                j2 = members[q]
                 c2 = cost[i, j2]
                 o_i = _over(l_i - weight[i, j2], cap, i)
-                for i2 in range(m):
-                    if i2 == i or not elig[i2, j2] or tabu[i2, j2] > it:
+                for t in range(e_start[j2], e_start[j2 + 1]):
+                    i2 = e_agent[t]
+                    if i2 == i or tabu[i2, j2] > it:
                         continue
                     if i2 == a0:
                         o_a = _over(load[a0] - weight[a0, j] + weight[a0, j2], cap, a0)
@@ -363,3 +394,178 @@ def gap_search(cost, weight, cap, elig, assign, load, pen, tabu, best, info, rng
     info[INFO_CUR] = cur_obj
     info[INFO_LAST] = last
     return 1 if best_obj <= info[INFO_TARGET] + _EPS else 0
+
+
+# ------------------------------------------------------------------- Lagrangian bound
+
+
+@njit(cache=True, nogil=True)
+def _knap_forward(cost, weight, elig, u, i, cap_i, tab):
+    """tab[k, c]: best profit ``sum(u[j] - cost[i, j])`` of jobs < k within capacity c."""
+    n = cost.shape[1]
+    for c in range(cap_i + 1):
+        tab[0, c] = 0.0
+    for k in range(n):
+        wk = weight[i, k]
+        pk = u[k] - cost[i, k]
+        if pk <= 0.0 or wk > cap_i or not elig[i, k]:
+            for c in range(cap_i + 1):
+                tab[k + 1, c] = tab[k, c]
+        else:
+            for c in range(wk):
+                tab[k + 1, c] = tab[k, c]
+            for c in range(wk, cap_i + 1):
+                v = tab[k, c - wk] + pk
+                t = tab[k, c]
+                tab[k + 1, c] = v if v > t else t
+
+
+@njit(cache=True, nogil=True)
+def _knap_backward(cost, weight, elig, u, i, cap_i, tab):
+    """tab[k, c]: best profit of jobs >= k within capacity c."""
+    n = cost.shape[1]
+    for c in range(cap_i + 1):
+        tab[n, c] = 0.0
+    for k in range(n - 1, -1, -1):
+        wk = weight[i, k]
+        pk = u[k] - cost[i, k]
+        if pk <= 0.0 or wk > cap_i or not elig[i, k]:
+            for c in range(cap_i + 1):
+                tab[k, c] = tab[k + 1, c]
+        else:
+            for c in range(wk):
+                tab[k, c] = tab[k + 1, c]
+            for c in range(wk, cap_i + 1):
+                v = tab[k + 1, c - wk] + pk
+                t = tab[k + 1, c]
+                tab[k, c] = v if v > t else t
+
+
+@njit(cache=True, nogil=True)
+def gap_lagrangian(cost, weight, cap, elig, u, ub, n_iter, tab, count):
+    """Subgradient optimisation of the Lagrangian bound of "every job exactly once".
+
+    ``L(u) = sum(u) - sum_i z_i(u)``, where ``z_i`` is agent ``i``'s 0-1 knapsack of
+    profits ``u[j] - cost[i, j]`` within its capacity: a lower bound of the GAP at every
+    ``u``, at least the LP bound at the LP duals. Polyak steps towards ``ub``, halved
+    after 15 iterations without a better bound.
+
+    Parameters
+    ----------
+    cost : ndarray of float64, shape (m, n)
+    weight : ndarray of int64, shape (m, n)
+    cap : ndarray of int64, shape (m,)
+    elig : ndarray of bool, shape (m, n)
+    u : ndarray of float64, shape (n,)
+        Start multipliers in, best multipliers out.
+    ub : float
+        Objective of a feasible solution (step target).
+    n_iter : int
+        Most subgradient iterations.
+    tab : ndarray of float64, shape (n + 1, max(cap) + 1)
+        Scratch.
+    count : ndarray of int64, shape (n,)
+        Out: times each job is taken by the knapsacks at the best multipliers.
+
+    Returns
+    -------
+    float
+        The best bound found.
+    """
+    m, n = cost.shape
+    cur = u.copy()
+    cnt = np.zeros(n, dtype=np.int64)
+    best = -np.inf
+    theta = 0.5
+    stale = 0
+    for _ in range(n_iter):
+        for j in range(n):
+            cnt[j] = 0
+        lag = 0.0
+        for j in range(n):
+            lag += cur[j]
+        for i in range(m):
+            c_i = cap[i]
+            _knap_forward(cost, weight, elig, cur, i, c_i, tab)
+            lag -= tab[n, c_i]
+            c = c_i
+            for k in range(n - 1, -1, -1):
+                if tab[k + 1, c] != tab[k, c]:
+                    cnt[k] += 1
+                    c -= weight[i, k]
+        norm = 0.0
+        for j in range(n):
+            g = 1 - cnt[j]
+            norm += g * g
+        if lag > best + 1e-9:
+            best = lag
+            stale = 0
+            for j in range(n):
+                u[j] = cur[j]
+                count[j] = cnt[j]
+        else:
+            stale += 1
+            if stale >= 15:
+                theta *= 0.5
+                stale = 0
+        if norm == 0.0 or theta < 1e-4 or best >= ub - 1e-9:
+            break
+        step = theta * max(ub - lag, 1e-3 * (abs(ub) + 1.0)) / norm
+        for j in range(n):
+            cur[j] += step * (1 - cnt[j])
+    return best
+
+
+@njit(cache=True, nogil=True)
+def gap_lagrangian_fix(cost, weight, cap, elig, u, fwd, bwd, lb_in, lb_out):
+    """Lagrangian bound at ``u`` with each pair forced in or out (reduced-cost fixing).
+
+    Parameters
+    ----------
+    cost, weight, cap, elig, u
+        As in :func:`gap_lagrangian` (``u`` is only read).
+    fwd, bwd : ndarray of float64, shape (n + 1, max(cap) + 1)
+        Scratch.
+    lb_in : ndarray of float64, shape (m, n)
+        Out: the bound when job ``j`` must go to agent ``i`` (inf when not allowed).
+    lb_out : ndarray of float64, shape (m, n)
+        Out: the bound when job ``j`` must not go to agent ``i``.
+
+    Returns
+    -------
+    float
+        ``L(u)``.
+    """
+    m, n = cost.shape
+    lag = 0.0
+    for j in range(n):
+        lag += u[j]
+    for i in range(m):
+        c_i = cap[i]
+        _knap_forward(cost, weight, elig, u, i, c_i, fwd)
+        _knap_backward(cost, weight, elig, u, i, c_i, bwd)
+        z = fwd[n, c_i]
+        lag -= z
+        for j in range(n):
+            w = weight[i, j]
+            z_out = -np.inf
+            for c in range(c_i + 1):
+                v = fwd[j, c] + bwd[j + 1, c_i - c]
+                if v > z_out:
+                    z_out = v
+            lb_out[i, j] = z - z_out
+            if not elig[i, j] or w > c_i:
+                lb_in[i, j] = np.inf
+                continue
+            z_in = -np.inf
+            rest = c_i - w
+            for c in range(rest + 1):
+                v = fwd[j, c] + bwd[j + 1, rest - c]
+                if v > z_in:
+                    z_in = v
+            lb_in[i, j] = z - (z_in + u[j] - cost[i, j])
+    for i in range(m):
+        for j in range(n):
+            lb_in[i, j] += lag
+            lb_out[i, j] += lag
+    return lag

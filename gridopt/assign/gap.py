@@ -157,8 +157,13 @@ def _active_limits(model: _Model) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]
     return model.hi < total, model.lo > 0
 
 
-def _lp(model: _Model) -> tuple[str, float, NDArray[np.float64], NDArray[np.float64]]:
-    """LP relaxation: status, bound, LP values and reduced costs of the pairs."""
+def _lp(
+    model: _Model, duals_out: list[NDArray[np.float64]] | None = None
+) -> tuple[str, float, NDArray[np.float64], NDArray[np.float64]]:
+    """LP relaxation: status, bound, LP values and reduced costs of the pairs.
+
+    ``duals_out``, when given, receives the duals of the "one pair per job" rows.
+    """
     p = model.n_pairs
     imb = model.imbalance_weight > 0
     n_var = p + (2 if imb else 0)
@@ -220,6 +225,8 @@ def _lp(model: _Model) -> tuple[str, float, NDArray[np.float64], NDArray[np.floa
     if res.status != 0:
         return "unknown", -math.inf, np.zeros(p), np.zeros(p)
     rc = c - a_eq.T @ res.eqlin.marginals
+    if duals_out is not None:
+        duals_out.append(np.asarray(res.eqlin.marginals, dtype=np.float64))
     if n_row:
         rc = rc - kwargs["A_ub"].T @ res.ineqlin.marginals
     return "optimal", float(res.fun), res.x[:p], np.maximum(rc[:p], 0.0)
@@ -737,6 +744,169 @@ def _local_search(
     return best.astype(np.int64), stats
 
 
+def _lagrangian_fixing(
+    c: NDArray[np.int64],
+    w: NDArray[np.int64],
+    cap: NDArray[np.int64],
+    elig: NDArray[np.bool_],
+    u0: NDArray[np.float64],
+    ub: float,
+    n_iter: int = 300,
+) -> tuple[float, NDArray[np.bool_], NDArray[np.float64]] | None:
+    """Lagrangian bound (knapsack subproblems) and the pairs that can beat ``ub``.
+
+    Starts the subgradient at ``u0`` (e.g. the LP duals). Returns the bound, a mask of
+    shape (m, n) of the pairs that may appear in a solution cheaper than ``ub``
+    (integral costs) and the multipliers; None when the knapsack tables would be too
+    large (capacities in the many thousands).
+    """
+    from gridopt.assign import _kernels as k
+
+    m, n = c.shape
+    top = int(cap.max())
+    if (n + 1) * (top + 1) > 4_000_000:
+        return None
+    cf = np.ascontiguousarray(c, dtype=np.float64)
+    wk = np.ascontiguousarray(w, dtype=np.int64)
+    capk = np.ascontiguousarray(cap, dtype=np.int64)
+    el = np.ascontiguousarray(elig, dtype=np.bool_)
+    u = np.array(u0, dtype=np.float64)
+    fwd = np.empty((n + 1, top + 1))
+    bwd = np.empty((n + 1, top + 1))
+    count = np.zeros(n, dtype=np.int64)
+    bound = k.gap_lagrangian(cf, wk, capk, el, u, float(ub), n_iter, fwd, count)
+    lb_in = np.empty((m, n))
+    lb_out = np.empty((m, n))
+    k.gap_lagrangian_fix(cf, wk, capk, el, u, fwd, bwd, lb_in, lb_out)
+    tol = 1e-6 * max(1.0, abs(ub))
+    keep = el & (lb_in <= ub - 1 + tol)
+    # a pair whose exclusion lifts the bound above ub - 1 is in every better solution
+    must = el & (lb_out > ub - 1 + tol)
+    forced = must.any(axis=0)
+    keep[:, forced] = must[:, forced]
+    return float(bound), keep, u
+
+
+def _mip_solve(
+    model: _Model, mask: NDArray[np.bool_], time_limit: float, deterministic: bool
+) -> _Solved:
+    """HiGHS branch and cut (:func:`scipy.optimize.milp`) on the pairs in ``mask``.
+
+    Single resource, upper limits only (the generic GAP). With ``deterministic`` the
+    search stops after a node count set by ``time_limit`` (the clock is a safety net).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    idx = np.flatnonzero(mask)
+    p = idx.size
+    cols = np.arange(p)
+    a_eq = sparse.csr_matrix((np.ones(p), (model.job[idx], cols)), shape=(model.n_jobs, p))
+    a_ub = sparse.csr_matrix(
+        (model.res[idx, 0].astype(np.float64), (model.agent[idx], cols)),
+        shape=(model.n_agents, p),
+    )
+    options: dict[str, Any] = {"time_limit": max(0.05, float(time_limit))}
+    if deterministic:
+        options = {"node_limit": max(10, int(200 * time_limit)), "time_limit": 20 * time_limit}
+    res = milp(
+        model.cost[idx].astype(np.float64),
+        constraints=[
+            LinearConstraint(a_eq, 1.0, 1.0),
+            LinearConstraint(a_ub, -np.inf, model.hi[:, 0].astype(np.float64)),
+        ],
+        integrality=np.ones(p),
+        bounds=Bounds(0.0, 1.0),
+        options=options,
+    )
+    bound = float(getattr(res, "mip_dual_bound", -math.inf) or -math.inf)
+    stats = {"n_vars": p, "mip_status": int(res.status), "mip_bound": bound}
+    if res.x is None:
+        status = "infeasible" if res.status == 2 else "time_limit"
+        return _Solved(status, None, math.inf, math.inf if res.status == 2 else bound, stats)
+    on = idx[res.x > 0.5]
+    choice = np.empty(model.n_jobs, dtype=np.int64)
+    choice[model.job[on]] = on
+    obj = float(model.cost[choice].sum())
+    if res.status == 0:
+        return _Solved("optimal", choice, obj, obj, stats)
+    return _Solved("feasible", choice, obj, math.ceil(bound - 1e-6), stats)
+
+
+def _solve_fixed(
+    model: _Model,
+    c: NDArray[np.int64],
+    w: NDArray[np.int64],
+    cap: NDArray[np.int64],
+    elig: NDArray[np.bool_],
+    duals: NDArray[np.float64],
+    hint: NDArray[np.int64],
+    lb_int: float,
+    *,
+    time_limit: float,
+    seed: int,
+    num_workers: int,
+    deterministic: bool,
+    exact: str = "mip",
+) -> _Solved | None:
+    """Lagrangian fixing around the incumbent, ``exact`` on what is left, repeated.
+
+    Each round solves the model reduced to the pairs that can beat the incumbent (plus
+    the incumbent) for a while; a better solution shrinks the next reduced model.
+    ``exact`` is ``"mip"`` (HiGHS branch and cut, :func:`_mip_solve`) or ``"cpsat"``.
+    Returns None when the Lagrangian tables would be too large (the caller falls back).
+    """
+    t0 = time.perf_counter()
+    inc = hint
+    ub = _objective(model, inc)
+    got = _lagrangian_fixing(c, w, cap, elig, duals, ub)
+    if got is None:
+        return None
+    lag, keep, u = got
+    bound = max(lb_int, math.ceil(lag - 1e-6))
+    stats: dict[str, Any] = {
+        "lagrangian_bound": lag,
+        "lagrangian_time": time.perf_counter() - t0,
+        "method": f"lagrangian_{exact}",
+        "rounds": 0,
+    }
+    left = time_limit - (0.0 if deterministic else time.perf_counter() - t0)
+    round_t = max(0.5, 0.5 * left)
+    while bound < ub:
+        rest = left if deterministic else time_limit - (time.perf_counter() - t0)
+        if rest < 0.05:
+            break
+        mask = keep[model.agent, model.job]
+        mask[inc] = True  # the incumbent stays a solution of the reduced model
+        stats["fixed_pairs"] = int(mask.sum())
+        limit = min(rest, round_t)
+        left -= limit
+        if exact == "mip":
+            ex = _mip_solve(model, mask, limit, deterministic)
+        else:
+            ex = _cp_solve(model, mask, inc, limit, seed, num_workers, deterministic)
+        stats["rounds"] += 1
+        stats[exact] = ex.stats
+        better = ex.choice is not None and ex.objective < ub
+        if better:
+            assert ex.choice is not None
+            inc, ub = ex.choice, int(round(ex.objective))
+        if ex.status == "optimal":
+            # every solution cheaper than the old incumbent lies in the reduced model
+            bound = ub
+            break
+        bound = max(bound, math.ceil(min(ex.bound, ub) - 1e-6))
+        if better:
+            got = _lagrangian_fixing(c, w, cap, elig, u, ub, n_iter=30)
+            assert got is not None
+            lag2, keep, u = got
+            bound = max(bound, math.ceil(lag2 - 1e-6))
+        else:
+            round_t *= 2
+    if bound >= ub:
+        return _Solved("optimal", inc, ub, ub, stats)
+    return _Solved("feasible", inc, ub, bound, stats)
+
+
 @dataclass(frozen=True)
 class GapResult:
     """Result of :func:`solve_gap`.
@@ -811,7 +981,9 @@ def solve_gap(
     deterministic: bool = False,
     cost_scale: float | None = None,
     core_size: int = 3,
-    local_search: float = 0.5,
+    local_search: float = 0.3,
+    lagrangian: bool = True,
+    exact: str = "mip",
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> GapResult:
     """Solve a generalized assignment problem (minimisation) with CP-SAT.
@@ -848,6 +1020,17 @@ def solve_gap(
         0 turns it off. When it reaches the LP bound the result is optimal at once.
         With ``deterministic`` its length is a number of iterations set by the share
         and the instance size, not by the clock.
+    lagrangian : bool
+        After the local search, bound the optimum by Lagrangian relaxation of "one
+        agent per job" (one knapsack per agent, subgradient from the LP duals) and keep
+        only the pairs that can appear in a cheaper solution (reduced-cost fixing);
+        CP-SAT then searches that reduced model, where optimality is global. Skipped
+        when capacities are too large for knapsack tables (then the LP core and exact
+        models of the module doc are used).
+    exact : {"mip", "cpsat"}
+        Solver of the reduced model after Lagrangian fixing: HiGHS branch and cut
+        (:func:`scipy.optimize.milp`; its knapsack cuts suit tight capacities) or
+        CP-SAT with the local search solution as hint.
     progress : callable, optional
         Called during the local search with ``{"stage", "iterations", "best",
         "elapsed"}`` (not with ``deterministic``).
@@ -902,6 +1085,8 @@ def solve_gap(
         raise InputError(
             "eligible", "jobs without an eligible agent", first_rows(orphan), int(orphan.sum())
         )
+    if exact not in ("mip", "cpsat"):
+        raise InputError("exact", f"must be 'mip' or 'cpsat', got {exact!r}")
     ci, cs = _scale("costs", c, cost_scale)
     wi, ws = _scale("weights", w, None)
     capi = np.floor(cap * ws + 1e-9).astype(np.int64)
@@ -948,7 +1133,8 @@ def solve_gap(
     hint = None
     ls_agent = None
     ls_stats: dict[str, Any] = {}
-    lp = _lp(model)
+    duals: list[NDArray[np.float64]] = []
+    lp = _lp(model, duals)
     lb_int = math.ceil(lp[1] - 1e-6) if lp[0] == "optimal" else -math.inf
     if local_search > 0 and lp[0] != "infeasible":
         budget = local_search * time_limit
@@ -968,11 +1154,34 @@ def solve_gap(
         if ls_agent is not None:
             key = model.job * n_agents + model.agent
             hint = np.searchsorted(key, np.arange(n_jobs) * n_agents + ls_agent)
+    got: _Solved | None = None
     if hint is not None and _objective(model, hint) <= lb_int:
         # the heuristic reached the LP bound: proven optimal without CP-SAT
         ub = _objective(model, hint)
         got = _Solved("optimal", hint, ub, ub, {"method": "local_search", "lp_bound": lp[1]})
-    else:
+    elif hint is not None and lagrangian and duals:
+        got = _solve_fixed(
+            model,
+            ci,
+            wi,
+            capi,
+            elig,
+            duals[0],
+            hint,
+            lb_int,
+            time_limit=(
+                time_limit * (1.0 - local_search)
+                if deterministic
+                else time_limit - (time.perf_counter() - t0)
+            ),
+            seed=seed,
+            num_workers=num_workers,
+            deterministic=deterministic,
+            exact=exact,
+        )
+        if got is not None:
+            got.stats["lp_bound"] = lp[1]
+    if got is None:
         rest = (
             time_limit * (1.0 - local_search)
             if deterministic
