@@ -49,6 +49,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from gridopt.dispatch import _kernels as K
 from gridopt.errors import InputError, first_rows
 from gridopt.model import Layout, Staff, Tickets, Units
 
@@ -445,6 +446,8 @@ def solve_vrptw(
     seed: int = 0,
     clock: str = "wall",
     progress: Callable[[dict[str, Any]], None] | None = None,
+    engine: str = "sisr",
+    iterations: int | None = None,
 ) -> VrptwResult:
     """Minimise total distance of a VRPTW (Solomon conventions; vehicle count free).
 
@@ -452,9 +455,19 @@ def solve_vrptw(
     as travel time; a vehicle leaves the depot (row 0) at 0 and must be back by the
     depot's due date; service starts within ``[ready, due]``.
 
-    The search: every first-solution strategy in ``strategies`` is built and taken to a
-    local optimum (a small share of the budget), then guided local search improves the
-    best of them for the rest of the time.
+    Two engines:
+
+    ``"sisr"`` (default)
+        Our own Numba ruin-and-recreate search (:mod:`gridopt.dispatch._kernels`): a
+        greedy insertion start (OR-Tools constructions only if that fails), then string
+        removals around a random customer, cheapest feasible reinsertion with blinks and
+        simulated-annealing acceptance on the total distance, with O(1) window checks
+        from each route's earliest and latest service starts. Kernel compilation (first
+        call in a process) is not counted against ``time_limit``.
+    ``"ortools"``
+        Every first-solution strategy in ``strategies`` is built and taken to a local
+        optimum (a small share of the budget), then OR-Tools guided local search improves
+        the best of them for the rest of the time.
 
     Parameters
     ----------
@@ -467,18 +480,27 @@ def solve_vrptw(
     time_limit : float or None
         Seconds in all. ``None`` needs a ``solution_limit``.
     solution_limit : int or None
-        Deterministic work limit: solutions accepted by guided local search. With it
-        (and no time limit binding) the same input gives the same routes.
+        Deterministic work limit of the ``"ortools"`` engine: solutions accepted by
+        guided local search. For ``"sisr"`` without ``iterations`` it stands for
+        ``1000 * solution_limit`` iterations.
     strategies : sequence of str
         OR-Tools first-solution strategy names (see :data:`FIRST_SOLUTION_STRATEGIES`).
     seed : int
-        Rotates the order in which ``strategies`` are tried, which decides ties.
+        Seeds the random streams of ``"sisr"``; rotates the order in which
+        ``strategies`` are tried (``"ortools"``), which decides ties.
     clock : {"wall", "cpu"}
         What ``time_limit`` measures: wall-clock seconds, or this process's CPU seconds
         (fair figures on a shared machine: the search runs in time slices until the
         CPU budget is spent).
     progress : callable, optional
-        Called with ``{"stage", "strategy", "cost", "elapsed"}`` dicts.
+        Called with ``{"stage", "strategy", "cost", "elapsed"}`` dicts (``"sisr"`` adds
+        ``"iteration"``).
+    engine : {"sisr", "ortools"}
+        Improvement engine (see above).
+    iterations : int or None
+        Deterministic work limit of ``"sisr"``: ruin-and-recreate iterations. With it (and
+        no time limit binding) the same input and seed give the same routes; the
+        annealing schedule then follows the iteration count, otherwise the clock.
 
     Returns
     -------
@@ -488,15 +510,25 @@ def solve_vrptw(
     ------
     InputError
         On inconsistent lengths, negative service/demand, a window closing before it
-        opens, demand above capacity, a non-positive capacity or vehicle count.
+        opens, demand above capacity, a non-positive capacity or vehicle count, an
+        unknown engine or a non-positive iteration count.
 
     Examples
     --------
     >>> res = solve_vrptw([0, 3, 0], [0, 0, 4], [0, 1, 1], [0, 0, 0], [100, 100, 100],
-    ...                   [0, 1, 1], capacity=2, n_vehicles=2, solution_limit=20)
-    >>> res.routes, res.cost
-    (((1, 2),), 12.0)
+    ...                   [0, 1, 1], capacity=2, n_vehicles=2, iterations=200, time_limit=None)
+    >>> sorted(res.routes[0]), res.cost, res.status  # one vehicle: 3 + 5 + 4
+    ([1, 2], 12.0, 'feasible')
+    >>> res.stats["engine"], res.stats["iterations"]
+    ('sisr', 200)
     """
+    if engine not in ("sisr", "ortools"):
+        raise InputError("engine", f"must be 'sisr' or 'ortools', got {engine!r}")
+    if iterations is not None:
+        if int(iterations) < 1:
+            raise InputError("iterations", f"must be >= 1, got {iterations}")
+        if engine == "sisr" and solution_limit is None:
+            solution_limit = int(iterations)  # satisfies the work-limit check below
     t0 = _time.perf_counter()
     _check_limits(time_limit, solution_limit)
     if clock not in ("wall", "cpu"):
@@ -550,6 +582,24 @@ def solve_vrptw(
     ready10 = np.ceil(arrays["ready"] * 10 - 1e-9).astype(np.int64)
     due10 = np.floor(arrays["due"] * 10 + 1e-9).astype(np.int64)
     n_veh = int(n_vehicles)
+    if engine == "sisr":
+        if iterations is None and solution_limit is not None:
+            iterations = 1000 * int(solution_limit)
+        return _solve_sisr(
+            arrays,
+            dist,
+            service10,
+            ready10,
+            due10,
+            capacity=float(capacity),
+            n_vehicles=n_veh,
+            time_limit=time_limit,
+            iterations=None if iterations is None else int(iterations),
+            strategies=strategies,
+            seed=seed,
+            clock_name=clock_name,
+            progress=progress,
+        )
 
     manager = pywrapcp.RoutingIndexManager(n, n_veh, 0)
 
@@ -662,6 +712,7 @@ def solve_vrptw(
             "starts": starts,
             "strategy": best_strategy,
             "seed": seed,
+            "engine": "ortools",
         },
     )
 
@@ -677,6 +728,243 @@ def _routes_of(routing: Any, manager: Any, sol: Any) -> list[list[int]]:
             idx = sol.Value(routing.NextVar(idx))
         out.append(r)
     return out
+
+
+# ------------------------------------------------------------------ own VRPTW engine
+
+#: SISR settings: mean customers removed, longest string, split-string continue
+#: probability, blink probability.
+_SISR_PARAMS = np.array([10.0, 10.0, 0.5, 0.01])
+#: Annealing from ``_TEMP_START`` to ``_TEMP_END`` times the start's distance per customer.
+_TEMP_START = 1.0
+_TEMP_END = 0.01
+_WARM = False
+
+
+def _warm_kernels() -> float:
+    """Compile (or load from cache) the Numba kernels on a tiny instance; seconds taken."""
+    global _WARM
+    if _WARM:
+        return 0.0
+    t = _time.perf_counter()
+    d = np.array([[0, 3, 4], [3, 0, 5], [4, 5, 0]], np.int64)
+    z = np.zeros(3, np.int64)
+    due = np.full(3, 100, np.int64)
+    dem = np.ones(3)
+    route = np.zeros((2, 3), np.int32)
+    rlen = np.zeros(2, np.int32)
+    K.greedy_build(d, z, z, due, dem, 5.0, np.array([1, 2], np.int32), route, rlen)
+    neigh = np.array([[1, 2], [1, 2], [2, 1]], np.int32)
+    K.sisr_search(
+        d, z, z, due, dem, 5.0, neigh, route, rlen, route.copy(), rlen.copy(),
+        np.zeros(2, np.int64), np.ones(1, np.uint64), 2, 1.0, 0.1, _SISR_PARAMS,
+        np.zeros(K.N_STATS, np.int64),
+    )  # fmt: skip
+    K.route_costs(route, rlen, d, np.zeros(2, np.int64))
+    K.check_routes(route, rlen, d, z, z, due, dem, 5.0, np.zeros(2, np.int64))
+    _WARM = True
+    return _time.perf_counter() - t
+
+
+def _solve_sisr(
+    arrays: dict[str, NDArray[np.float64]],
+    dist: NDArray[np.int64],
+    service10: NDArray[np.int64],
+    ready10: NDArray[np.int64],
+    due10: NDArray[np.int64],
+    *,
+    capacity: float,
+    n_vehicles: int,
+    time_limit: float | None,
+    iterations: int | None,
+    strategies: Sequence[str],
+    seed: int,
+    clock_name: str,
+    progress: Callable[[dict[str, Any]], None] | None,
+) -> VrptwResult:
+    """The ``"sisr"`` engine of :func:`solve_vrptw` (inputs validated, times in tenths)."""
+    compile_s = _warm_kernels()
+    clock = _time.perf_counter if clock_name == "wall" else _time.process_time
+    t0 = _time.perf_counter()
+    c0 = clock()
+    cpu0 = _time.process_time()
+    n = dist.shape[0]
+    demand = np.ascontiguousarray(arrays["demand"], dtype=np.float64)
+    n_routes = max(1, min(n_vehicles, n - 1))
+    ss = np.random.SeedSequence(seed)
+    build_ss, search_ss = ss.spawn(2)
+
+    def base_stats(**extra: Any) -> dict[str, Any]:
+        return {
+            "runtime": _time.perf_counter() - t0,
+            "cpu_time": _time.process_time() - cpu0,
+            "compile_time": compile_s,
+            "clock": clock_name,
+            "seed": seed,
+            "engine": "sisr",
+            "strategy": "sisr",
+            **extra,
+        }
+
+    if n == 1:
+        return VrptwResult(routes=(), cost=0.0, status="optimal", stats=base_stats(iterations=0))
+    # A customer that a vehicle of its own cannot serve in time makes the instance infeasible.
+    arrive = np.maximum(ready10[0] + service10[0] + dist[0, 1:], ready10[1:])
+    alone = (arrive <= due10[1:]) & (arrive + service10[1:] + dist[1:, 0] <= due10[0])
+    if not alone.all():
+        rows = (np.flatnonzero(~alone) + 1).tolist()
+        log.warning("solve_vrptw: customers %s cannot be reached within their windows", rows[:5])
+        return VrptwResult(
+            routes=(),
+            cost=float("nan"),
+            status="infeasible",
+            stats=base_stats(iterations=0, unreachable=tuple(rows)),
+        )
+
+    # Start: greedy insertion in a few orders; keep the shortest complete one.
+    rng = np.random.default_rng(build_ss)
+    cust = np.arange(1, n, dtype=np.int32)
+    orders = {
+        "ready": cust[np.argsort(ready10[1:], kind="stable")],
+        "due": cust[np.argsort(due10[1:], kind="stable")],
+        "far": cust[np.argsort(-dist[0, 1:], kind="stable")],
+    }
+    for k in range(8):
+        orders[f"random{k}"] = rng.permutation(cust).astype(np.int32)
+    route = np.zeros((n_routes, n), np.int32)
+    rlen = np.zeros(n_routes, np.int32)
+    costs = np.zeros(n_routes, np.int64)
+    starts: dict[str, float] = {}
+    best_start: tuple[int, str, NDArray[np.int32], NDArray[np.int32]] | None = None
+    for name, order in orders.items():
+        r_try = np.zeros((n_routes, n), np.int32)
+        l_try = np.zeros(n_routes, np.int32)
+        missing = K.greedy_build(
+            dist, service10, ready10, due10, demand, capacity, order, r_try, l_try
+        )
+        if missing:
+            starts[name] = float("nan")
+            continue
+        c = int(K.route_costs(r_try, l_try, dist, costs))
+        starts[name] = c / 10.0
+        if best_start is None or c < best_start[0]:
+            best_start = (c, name, r_try, l_try)
+    if best_start is None:
+        # Tight fleets: let OR-Tools find a complete start (a tenth of the budget, at
+        # most 10 s when only an iteration count is given).
+        budget = 10.0 if time_limit is None else max(0.05, 0.1 * time_limit)
+        res = solve_vrptw(
+            arrays["x"], arrays["y"], demand, arrays["ready"], arrays["due"],
+            arrays["service"], capacity=capacity, n_vehicles=n_vehicles, time_limit=budget,
+            solution_limit=1, strategies=strategies, seed=seed, clock=clock_name,
+            engine="ortools",
+        )  # fmt: skip
+        starts["ortools"] = res.cost
+        if not res.routes:
+            return VrptwResult(
+                routes=(),
+                cost=float("nan"),
+                status="infeasible",
+                stats=base_stats(iterations=0, starts=starts),
+            )
+        for k, r in enumerate(res.routes):
+            rlen[k] = len(r)
+            route[k, : len(r)] = r
+        start_name = "ortools"
+    else:
+        _, start_name, route, rlen = best_start
+    start_cost = int(K.route_costs(route, rlen, dist, costs))
+    if progress is not None:
+        progress(
+            {
+                "stage": "construct",
+                "strategy": start_name,
+                "cost": start_cost / 10.0,
+                "elapsed": _time.perf_counter() - t0,
+                "iteration": 0,
+            }
+        )
+
+    per_customer = max(start_cost / (n - 1), 1.0)
+    t_hot, t_cold = _TEMP_START * per_customer, _TEMP_END * per_customer
+
+    def temperature(frac: float) -> float:
+        return t_hot * (t_cold / t_hot) ** min(max(frac, 0.0), 1.0)
+
+    best_route, best_rlen = route.copy(), rlen.copy()
+    cost = np.array([start_cost, start_cost], np.int64)
+    state = search_ss.generate_state(1, dtype=np.uint64)
+    neigh = (np.argsort(dist[:, 1:], axis=1, kind="stable") + 1).astype(np.int32)
+    stats = np.zeros(K.N_STATS, np.int64)
+    done = 0
+    chunk = 200 if iterations is None else min(iterations, 20_000)
+    status = "feasible"
+    while True:
+        elapsed = clock() - c0
+        if time_limit is not None and elapsed >= time_limit:
+            status = "time_limit"
+            break
+        if iterations is not None:
+            if done >= iterations:
+                break
+            k = min(chunk, iterations - done)
+            ta, tb = temperature(done / iterations), temperature((done + k) / iterations)
+        else:
+            assert time_limit is not None
+            k = chunk
+            ta = temperature(elapsed / time_limit)
+            tb = ta  # piecewise constant: the next chunk reads the clock again
+        s0 = clock()
+        K.sisr_search(
+            dist, service10, ready10, due10, demand, capacity, neigh, route, rlen,
+            best_route, best_rlen, cost, state, k, ta, tb, _SISR_PARAMS, stats,
+        )  # fmt: skip
+        done += k
+        if iterations is None:
+            # about 50 chunks per budget, so the schedule follows the clock closely
+            spent = max(clock() - s0, 1e-6)
+            assert time_limit is not None
+            chunk = int(min(max(k * (0.02 * time_limit) / spent, 50), 200_000))
+        if progress is not None:
+            progress(
+                {
+                    "stage": "search",
+                    "strategy": "sisr",
+                    "cost": int(cost[1]) / 10.0,
+                    "elapsed": _time.perf_counter() - t0,
+                    "iteration": done,
+                }
+            )
+    routes = tuple(
+        tuple(int(c) for c in best_route[r, : best_rlen[r]])
+        for r in range(n_routes)
+        if best_rlen[r] > 0
+    )
+    total = int(K.route_costs(best_route, best_rlen, dist, costs))
+    if progress is not None:
+        progress(
+            {
+                "stage": "done",
+                "strategy": "sisr",
+                "cost": total / 10.0,
+                "elapsed": _time.perf_counter() - t0,
+                "iteration": done,
+            }
+        )
+    return VrptwResult(
+        routes=routes,
+        cost=total / 10.0,
+        status=status,
+        stats=base_stats(
+            iterations=done,
+            accepted=int(stats[K.STAT_ACCEPTED]),
+            improved=int(stats[K.STAT_IMPROVED]),
+            failed=int(stats[K.STAT_FAILED]),
+            start=start_name,
+            start_cost=start_cost / 10.0,
+            starts=starts,
+        ),
+    )
 
 
 # --------------------------------------------------------------------- daily dispatch
