@@ -1,7 +1,9 @@
 """Solomon VRPTW quality runner: ``quality.py solomon --data DIR --time-limit S --out OUT``.
 
 Every Solomon ``.txt`` in DIR is solved with :func:`gridopt.dispatch.solve_vrptw` (total
-distance, each arc truncated to one decimal, vehicle count free). Writes
+distance, each arc truncated to one decimal, vehicle count free), same settings for every
+instance: the default engine (``GRIDOPT_SOLOMON_ENGINE=ortools`` for OR-Tools guided local
+search), ``--seed``. Writes
 ``OUT/<instance>.sol`` in the CVRPLIB layout and ``OUT/summary.csv`` with the gap to the
 ``Cost`` line of the reference ``DIR/<instance>.sol`` when present.
 
@@ -31,6 +33,7 @@ FIELDS = [
     "gap_pct",
     "status",
     "strategy",
+    "iterations",
     "seconds",
     "cpu_seconds",
 ]
@@ -82,6 +85,7 @@ def run_solomon(args: Any) -> int:
             time_limit=float(args.time_limit),
             seed=int(getattr(args, "seed", 0)),
             clock=os.environ.get("GRIDOPT_SOLOMON_CLOCK", "wall"),
+            engine=os.environ.get("GRIDOPT_SOLOMON_ENGINE", "sisr"),
         )
         seconds = time.perf_counter() - t0
         _write_atomic(out / f"{path.stem}.sol", res.to_cvrplib())
@@ -97,6 +101,7 @@ def run_solomon(args: Any) -> int:
             "gap_pct": "" if gap is None else f"{gap:.3f}",
             "status": res.status,
             "strategy": res.stats.get("strategy", ""),
+            "iterations": res.stats.get("iterations", ""),
             "seconds": f"{seconds:.1f}",
             "cpu_seconds": f"{res.stats['cpu_time']:.1f}",
         }
