@@ -174,3 +174,71 @@ def test_compare(day):
             f"{v:20s} {k['distance_km']:8.1f} {ratio:6.2f} {k['lateness_min']:9.1f} "
             f"{k['late_stops']:5.0f} {k['dropped']:7.0f} {k['overflow_stops']:8.0f}"
         )
+
+
+# ----------------------------------------------------------------- VRPTW engines
+
+VRPTW_CUSTOMERS = sizes([60], [200])
+VRPTW_SECONDS = 10.0 if FULL else 1.0
+VRPTW: dict[tuple[int, str], float] = {}
+
+
+def _vrptw_instance(n_customers: int, seed: int = 0) -> dict:
+    """Solomon-like RC instance: half clustered, half scattered, 60-minute windows."""
+    rng = np.random.default_rng(seed)
+    n_cl = n_customers // 2
+    centres = rng.uniform(10, 90, (5, 2))
+    pts = np.vstack(
+        [
+            centres[rng.integers(0, 5, n_cl)] + rng.normal(0, 4, (n_cl, 2)),
+            rng.uniform(0, 100, (n_customers - n_cl, 2)),
+        ]
+    ).clip(0, 100)
+    x, y = np.r_[50.0, pts[:, 0]], np.r_[50.0, pts[:, 1]]
+    reach = np.hypot(x - 50, y - 50)
+    ready = np.r_[0.0, rng.uniform(reach[1:], 900)]
+    return {
+        "x": x,
+        "y": y,
+        "demand": np.r_[0.0, rng.integers(5, 30, n_customers).astype(float)],
+        "ready": ready.round(),
+        "due": np.r_[1000.0, (ready[1:] + 60).round()],
+        "service": np.r_[0.0, np.full(n_customers, 10.0)],
+    }
+
+
+@pytest.fixture(scope="session")
+def warm_vrptw():
+    """Compile (or load) the Numba kernels once, so compile time is never timed."""
+    from gridopt.dispatch import solve_vrptw
+
+    solve_vrptw(**_vrptw_instance(5), capacity=200, n_vehicles=5, iterations=10, time_limit=None)
+    return solve_vrptw
+
+
+@pytest.mark.parametrize("n_customers", VRPTW_CUSTOMERS)
+@pytest.mark.parametrize("engine", ["ortools", "sisr"])
+def test_vrptw_engine(benchmark, warm_vrptw, n_customers, engine):
+    """Distance after the same CPU budget; ``ortools`` (guided local search) is the reference."""
+    inst = _vrptw_instance(n_customers)
+    res = benchmark.pedantic(
+        warm_vrptw,
+        kwargs=dict(
+            **inst, capacity=200, n_vehicles=n_customers, time_limit=VRPTW_SECONDS,
+            clock="cpu", engine=engine, seed=0,
+        ),
+        rounds=1,
+        iterations=1,
+    )  # fmt: skip
+    assert sorted(c for r in res.routes for c in r) == list(range(1, n_customers + 1))
+    VRPTW[(n_customers, engine)] = res.cost
+    ref = VRPTW.get((n_customers, "ortools"))
+    benchmark.extra_info.update(
+        cost=res.cost,
+        vehicles=res.n_vehicles,
+        cpu_s=res.stats["cpu_time"],
+        cost_vs_ortools=float("nan") if ref is None else res.cost / ref,
+    )
+    if ref is not None and engine == "sisr":
+        print(f"\n{n_customers} customers, {VRPTW_SECONDS:g} CPU s: sisr {res.cost:.1f} "
+              f"= {res.cost / ref:.3f} x ortools {ref:.1f}")  # fmt: skip
