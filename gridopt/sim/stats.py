@@ -214,31 +214,33 @@ def _states(seed: int | np.random.SeedSequence, n_rep: int) -> NDArray[np.uint64
 
 
 def _ratio(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+    return np.divide(a, b, out=np.full(np.shape(a), np.nan), where=b > 0)
 
 
 def _hist_quantile(
     hist: NDArray[np.float64], n: NDArray[np.float64], q: float, width: float
 ) -> NDArray[np.float64]:
-    """Per-row quantile of values whose positive part is histogrammed (zeros counted by n)."""
-    out = np.full(hist.shape[0], np.nan)
-    for r in range(hist.shape[0]):
-        total = n[r]
-        if total <= 0:
-            continue
-        h = hist[r]
-        n_zero = total - h.sum()
-        target = q * total
-        if target <= n_zero:
-            out[r] = 0.0
-            continue
-        cum = n_zero + np.cumsum(h)
-        i = int(np.searchsorted(cum, target))
-        i = min(i, h.shape[0] - 1)
-        below = cum[i] - h[i]
-        frac = (target - below) / h[i] if h[i] > 0 else 0.0
-        out[r] = (i + frac) * width
+    """Per-row quantile of values whose positive part is histogrammed (zeros counted by n).
+
+    Examples
+    --------
+    >>> h = np.array([[2.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> _hist_quantile(h, np.array([8.0, 0.0]), 0.75, 10.0).tolist()
+    [10.0, nan]
+    """
+    n_rep, n_bins = hist.shape
+    n_zero = n - hist.sum(axis=1)
+    target = q * n
+    cum = n_zero[:, None] + np.cumsum(hist, axis=1)
+    # first bin whose cumulative count reaches the target (searchsorted, row by row)
+    i = np.minimum((cum < target[:, None]).sum(axis=1), n_bins - 1)
+    rows = np.arange(n_rep)
+    h_i = hist[rows, i]
+    below = cum[rows, i] - h_i
+    frac = np.divide(target - below, h_i, out=np.zeros(n_rep), where=h_i > 0)
+    out = (i + frac) * width
+    out[target <= n_zero] = 0.0
+    out[~(n > 0)] = np.nan
     return out
 
 
@@ -429,24 +431,30 @@ def _prepare_field(cfg: SimConfig) -> dict[str, Any]:
     always = (s1 - s0 >= DAY) & (wd == 127)
     gptr = np.zeros(g + 1, np.int64)
     gptr[1:] = np.cumsum(np.bincount(sg, minlength=g))
-    rows: list[tuple[float, int, int, int, float]] = []
-    rank = {2: 0, 0: 1, 1: 2}  # shift ends before starts before breaks at equal times
+    # the weekly timetable: per staff member and workday a shift start, a break start (if
+    # any) and a shift end; shift ends before starts before breaks at equal times
     week_min = 7 * DAY
-    for k in np.flatnonzero(~always):
-        for d in range(7):
-            if not (wd[k] >> d) & 1:
-                continue
-            start = d * DAY + s0[k]
-            rows.append((start % week_min, rank[0], 0, int(k), start + (s1[k] - s0[k])))
-            if b1[k] > 0:
-                rows.append(((start + b0[k]) % week_min, rank[1], 1, int(k), 0.0))
-            rows.append(((start + s1[k] - s0[k]) % week_min, rank[2], 2, int(k), 0.0))
-    if rows:
-        tt = np.array(rows, dtype=np.float64)
-        o = np.lexsort((tt[:, 3], tt[:, 1], tt[:, 0]))
-        tt = tt[o]
-    else:
-        tt = np.zeros((0, 5))
+    ks = np.flatnonzero(~always)
+    on = ((wd[ks][:, None] >> np.arange(7)[None, :]) & 1).astype(bool)
+    kk, dd = np.nonzero(on)
+    k = ks[kk]
+    start = dd * DAY + s0[k]
+    rows = np.empty((k.size, 3, 5))
+    rows[:, :, 3] = k[:, None]
+    rows[:, :, 4] = 0.0
+    # columns: minute of the week, rank at equal times, kind (0 start, 1 break, 2 end)
+    rows[:, 0, 0] = start % week_min
+    rows[:, 0, 1:3] = (1.0, 0.0)
+    rows[:, 0, 4] = start + (s1[k] - s0[k])
+    rows[:, 1, 0] = (start + b0[k]) % week_min
+    rows[:, 1, 1:3] = (2.0, 1.0)
+    rows[:, 2, 0] = (start + s1[k] - s0[k]) % week_min
+    rows[:, 2, 1:3] = (0.0, 2.0)
+    keep = np.ones((k.size, 3), bool)
+    keep[:, 1] = b1[k] > 0
+    tt = rows[keep]
+    o = np.lexsort((tt[:, 3], tt[:, 1], tt[:, 0]))
+    tt = tt[o]
     reg = cfg.region.astype(np.int64)
     ro = np.argsort(reg, kind="stable").astype(np.int64)
     reg_ptr = np.zeros(cfg.n_regions + 1, np.int64)
