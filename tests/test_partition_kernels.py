@@ -84,7 +84,7 @@ def test_balance_cost_hand_values() -> None:
     # deviations +10 % and -2 % with tau 5 %: s = 2 and -0.4
     tot = np.array([[110.0], [98.0]])
     itarget = np.full((2, 1), 0.01)
-    c = PK.balance_cost(tot, itarget, np.array([20.0]), 0.8, 10.0)
+    c = PK.balance_cost(tot, itarget, np.array([20.0]), 0.8, np.full((2, 1), 10.0))
     assert c == pytest.approx(2.0**2 + 10 * (2.0 - 0.8) + 0.4**2)
 
 

@@ -521,7 +521,9 @@ def kmeanspp_dense(C, allowed, u, out_med):
 # The balance phase of :func:`gridopt.partition.partition`: late-acceptance hill
 # climbing over border moves and swaps (contiguity kept) on the sum over grids and
 # attributes of s^2 + w_ex * max(0, |s| - margin), s = (total / target - 1) / tau, the
-# deviation in units of the tolerance. It stops as soon as every |s| <= 1 (feasible).
+# deviation in units of the tolerance; ``w_ex`` (n_grids, m) float64 are per (grid,
+# attribute) weights that the caller raises where a violation persists (breakout). It
+# stops as soon as every |s| <= 1 (feasible).
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -530,7 +532,7 @@ def _bal_term(tot, itarget, itau, g, t, margin, w_ex):
     c = s * s
     ex = abs(s) - margin
     if ex > 0.0:
-        c += w_ex * ex
+        c += w_ex[g, t] * ex
     return c
 
 
@@ -1075,3 +1077,84 @@ def recom_balance(
     out[2] = n_acc
     out[3] = n_bad
     return mv
+
+
+@njit(cache=True, nogil=True)
+def tree_bisect(
+    members, pos, indptr, indices, attrs, side_fixed, tgt, j_min, j_max, n_grids, itau,
+    n_trees, stop, rng, parent, order, nxt, in_tree, sums, cut,
+):  # fmt: skip
+    """Split the connected units ``members`` of ``n_grids`` grids in two along a tree edge.
+
+    Draws up to ``n_trees`` uniform spanning trees; a cut gives its subtree side ``j``
+    grids (``j_min <= j <= j_max``) and the rest ``n_grids - j``; it scores the largest
+    |total / (grids * tgt) - 1| * itau over both sides and attributes, where a side of
+    several grids counts twice as tight (its own splits need room); ties: the sum of
+    squares. ``tgt`` (m,) is one grid's target, ``itau`` (m,) 1 / tolerance.
+    ``side_fixed`` (n,) int64: 1 a unit that must be on the subtree side, 0 on the
+    other, -1 free. Stops early once a cut scores <= ``stop``. ``pos`` (n,) must map
+    members to their index (-1 elsewhere). Writes ``cut`` (s,) uint8 (1: subtree side);
+    scratch ``parent``/``order``/``nxt`` (s,) int64, ``in_tree`` (s,) uint8, ``sums``
+    (s, m + 2). Returns ``j`` of the best cut (0 when no tree could be cut).
+    """
+    s = members.shape[0]
+    m = attrs.shape[1]
+    best = np.inf
+    best_sq = np.inf
+    best_j = 0
+    for _tr in range(n_trees):
+        if not wilson_tree(members, pos, indptr, indices, rng, 50 * s * s + 1000,
+                           parent, order, nxt, in_tree):  # fmt: skip
+            continue
+        for p in range(s):
+            u = members[p]
+            for t in range(m):
+                sums[p, t] = attrs[u, t]
+            sums[p, m] = 1.0 if side_fixed[u] == 1 else 0.0
+            sums[p, m + 1] = 1.0 if side_fixed[u] == 0 else 0.0
+        for q in range(s - 1, 0, -1):
+            v = order[q]
+            for t in range(m + 2):
+                sums[parent[v], t] += sums[v, t]
+        root = order[0]
+        found = -1
+        found_j = 0
+        for q in range(1, s):
+            v = order[q]
+            if sums[v, m + 1] > 0.0 or sums[root, m] - sums[v, m] > 0.0:
+                continue
+            for j in range(j_min, j_max + 1):
+                f1 = 1.0 if j == 1 else 2.0
+                f2 = 1.0 if n_grids - j == 1 else 2.0
+                sc = 0.0
+                sq = 0.0
+                for t in range(m):
+                    r1 = (sums[v, t] / (j * tgt[t]) - 1.0) * itau[t] * f1
+                    r2 = (sums[root, t] - sums[v, t]) / ((n_grids - j) * tgt[t]) - 1.0
+                    r2 *= itau[t] * f2
+                    sq += r1 * r1 + r2 * r2
+                    r1 = abs(r1)
+                    r2 = abs(r2)
+                    if r1 > sc:
+                        sc = r1
+                    if r2 > sc:
+                        sc = r2
+                if sc < best or (sc == best and sq < best_sq):
+                    best = sc
+                    best_sq = sq
+                    found = q
+                    found_j = j
+        if found >= 0:
+            best_j = found_j
+            v = order[found]
+            for p in range(s):
+                in_tree[p] = 0
+            in_tree[v] = 1
+            for q2 in range(found + 1, s):
+                v2 = order[q2]
+                in_tree[v2] = in_tree[parent[v2]]
+            for p in range(s):
+                cut[p] = in_tree[p]
+        if best <= stop:
+            break
+    return best_j

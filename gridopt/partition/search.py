@@ -308,6 +308,68 @@ def _network_diameters(D, labels, k) -> NDArray[np.float64]:
     return out
 
 
+def _tree_seed(
+    units: Units,
+    attrs: NDArray[np.float64],
+    target: NDArray[np.float64],
+    tau: NDArray[np.float64],
+    locked: NDArray[np.int64],
+    rng: np.random.Generator,
+    krng: NDArray[np.uint64],
+    n_trees: int = 200,
+) -> NDArray[np.int32]:
+    """Recursive bisection along random spanning trees (GerryChain's recursive tree cut).
+
+    The units are split in two groups of j and n - j grids (any j: on tree-like unit
+    graphs the cut edges are nearly forced), each as close to its group target as the
+    best of ``n_trees`` uniform spanning trees allows (groups of several grids aim twice
+    as tight as the tolerance, so that their own splits can fit), then each group again,
+    down to single grids. Every grid is connected when the unit graph is.
+    """
+    n, m = attrs.shape
+    k = target.shape[0]
+    pos = np.full(n, -1, dtype=np.int64)
+    lab = np.full(n, -1, dtype=np.int32)
+    itau = 1.0 / tau
+    parent, order, nxt = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    in_tree = np.zeros(n, dtype=np.uint8)
+    cut = np.zeros(n, dtype=np.uint8)
+    sums = np.zeros((n, m + 2))
+    stack: list[tuple[NDArray[np.int64], list[int]]] = [
+        (np.arange(n, dtype=np.int64), list(range(k)))
+    ]
+    while stack:
+        mem, grids = stack.pop()
+        if len(grids) == 1 or mem.size <= 1:
+            lab[mem] = grids[0]
+            continue
+        kk = len(grids)
+        lk_here = locked[mem]
+        if (lk_here >= 0).any():
+            # locked units name their grids: keep the grid order, halves only
+            j_min = j_max = kk // 2
+        else:
+            j_min, j_max = 1, kk - 1
+        side = np.full(n, -1, dtype=np.int64)
+        g_first = grids[: kk // 2]
+        side[mem] = np.where(np.isin(lk_here, g_first), 1, np.where(lk_here >= 0, 0, -1))
+        members = rng.permutation(mem)
+        s = members.size
+        pos[members] = np.arange(s)
+        j = PK.tree_bisect(
+            members, pos, units.indptr, units.indices, attrs, side,
+            np.ascontiguousarray(target[grids].mean(axis=0)), j_min, j_max, kk, itau,
+            n_trees, 0.5, krng, parent[:s], order[:s], nxt[:s], in_tree[:s], sums[:s], cut[:s],
+        )  # fmt: skip
+        j = max(1, j)
+        g_in, g_out = grids[:j], grids[j:]
+        pos[members] = -1
+        c = cut[:s].astype(bool)
+        stack.append((members[c], g_in))
+        stack.append((members[~c], g_out))
+    return lab
+
+
 class _Search:
     """One annealing run's mutable state (labels, aggregates, counters)."""
 
@@ -413,12 +475,12 @@ class _Search:
             return 0
         itau = np.ascontiguousarray(1.0 / sc.tau)
         tot = np.ascontiguousarray(self.state["tot"].copy())
-        c0 = PK.balance_cost(tot, sc.itarget, itau, _MARGIN, _W_EX)
-        hist = np.full(1000, c0)
-        hist_r = np.full(50, c0)
+        n, k = self.lab.shape[0], sc.n_grids
+        w_ex = np.full((k, m), _W_EX)
+        hist = np.zeros(1000)
+        hist_r = np.zeros(50)
         out = np.zeros(4)
         vec = np.zeros(m)
-        n, k = self.lab.shape[0], sc.n_grids
         pos = np.full(n, -1, dtype=np.int64)
         scratch = [np.zeros(n, dtype=np.int64) for _ in range(6)]
         lv = np.zeros((n, m))
@@ -431,12 +493,19 @@ class _Search:
         done = 0
         n_chunks = 0
         while True:
+            # breakout: violations that persist weigh more, which reshapes the landscape
+            # around a local minimum; the late-acceptance lists restart at the new cost
+            bad = np.abs(tot / sc.target - 1.0) > sc.tau[None, :]
+            w_ex[bad] = np.minimum(w_ex[bad] * 1.5, 1e4)
+            c0 = PK.balance_cost(tot, sc.itarget, itau, _MARGIN, w_ex)
+            hist[:] = c0
+            hist_r[:] = c0
             if self.contiguity and k > 1:
-                # merge-and-split moves re-cut two grids anywhere along a tree: they
-                # fix chains of units where single moves would split a grid
+                # merge-and-split moves re-cut two to four grids anywhere along a tree:
+                # they fix chains of units where single moves would split a grid
                 PK.recom_balance(
                     self.lab, sc.attrs, sc.itarget, itau, sc.indptr, sc.indices, self.frozen,
-                    self.sizes, tot, _MARGIN, _W_EX, 4 * k, 4, hist_r, self.krng, pos,
+                    self.sizes, tot, _MARGIN, w_ex, 4 * k, 4, hist_r, self.krng, pos,
                     *scratch[:4], in_tree, sums, scratch[4], grid_nb, 4, sc.target, sc.tau, lv,
                     scratch[5], group, tg, cum, out,
                 )  # fmt: skip
@@ -445,7 +514,7 @@ class _Search:
                     break
             PK.balance_search(
                 self.lab, sc.attrs, sc.itarget, itau, sc.indptr, sc.indices, self.frozen,
-                self.sizes, tot, _MARGIN, _W_EX, chunk, 0.3, bfs_limit, group_limit,
+                self.sizes, tot, _MARGIN, w_ex, chunk, 0.3, bfs_limit, group_limit,
                 self.contiguity, hist, self.krng, self.stamp, self.mark, self.queue, vec, out,
             )  # fmt: skip
             done += int(out[1])
@@ -761,7 +830,6 @@ def partition(
         stats["seed_time"] += time.perf_counter() - ts
         rng = np.random.default_rng(search_ss)
         srch = _Search(scorer, lab, frozen, contiguity, rng, free_bases)
-        best_lab_r = lab.copy()
         t_begin = time.perf_counter()
         restarts_left = len(children) - r
         budget_end = t_begin + max(0.0, (deadline - t_begin) / restarts_left)
@@ -794,6 +862,7 @@ def partition(
         mu = 1.0
         true_state = scorer.new_state()
         best_key_r = (not srch.feasible(), srch.cur)
+        best_lab_r = srch.lab.copy()
         t_anneal = t_recom = 0.0
         while True:
             now = time.perf_counter()
