@@ -16,7 +16,10 @@ Two policies can be compared on the same day:
     One central pool: any technician with the skill may take any ticket.
 
 OR-Tools' routing API is used only in this module (pinned here, so an OR-Tools upgrade
-touches one file). Integer scaling: distances in metres, times in seconds, costs in
+touches one file). :func:`solve_vrptw` (plain VRPTW, distance objective) runs our own
+Numba ruin-and-recreate engine (:mod:`gridopt.dispatch._kernels`) by default;
+:func:`dispatch_day` stays on OR-Tools (skills, breaks, allowed technicians, soft windows
+and drop penalties are not in that engine). Integer scaling: distances in metres, times in seconds, costs in
 metre-equivalents (``lateness_cost`` and ``drop_penalty`` are expressed in metres of
 driving).
 
