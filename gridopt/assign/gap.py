@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -659,6 +660,132 @@ def _greedy_gap(
     return a
 
 
+class _Search:
+    """Resumable tabu search state (Numba kernel ``_kernels.gap_search``).
+
+    ``run`` advances it; ``lock`` guards the state so that another thread can read the
+    best solution (``best_agent``) or hand in a better one (``inject``) between chunks.
+    """
+
+    def __init__(
+        self,
+        c: NDArray[np.int64],
+        w: NDArray[np.int64],
+        cap: NDArray[np.int64],
+        elig: NDArray[np.bool_],
+        seed: np.random.SeedSequence,
+        target: float = -math.inf,
+    ) -> None:
+        from gridopt.assign import _kernels as k
+
+        self.k = k
+        m, n = c.shape
+        self.cb = np.ascontiguousarray(np.where(elig, c, 0), dtype=np.float64)
+        self.w = np.ascontiguousarray(w, dtype=np.int64)
+        self.cap = np.ascontiguousarray(cap, dtype=np.int64)
+        self.el = np.ascontiguousarray(elig, dtype=np.bool_)
+        self.assign = _greedy_gap(np.where(elig, self.cb, np.inf), self.w, self.cap, self.el)
+        self.load = np.zeros(m, dtype=np.int64)
+        self.info = np.zeros(k.INFO_SIZE)
+        self.info[k.INFO_BEST] = math.inf
+        self.info[k.INFO_TARGET] = target
+        self.info[k.INFO_CUR] = k.gap_state(self.cb, self.w, self.assign, self.load)
+        # one unit of overload costs about what a unit of weight is worth in cost
+        el = self.el
+        base = max(1e-6, float(np.mean(np.abs(self.cb[el])))) / max(1.0, float(np.mean(w[el])))
+        block = n if n <= 2000 else max(1, int(4_000_000 // n))
+        prm = np.zeros(k.PAR_SIZE)
+        prm[k.PAR_TENURE_MIN] = 2 + n // 100
+        prm[k.PAR_TENURE_MAX] = 6 + n // 40
+        prm[k.PAR_PEN_UP] = 1.06
+        prm[k.PAR_PEN_DOWN] = 0.97
+        prm[k.PAR_PEN_MIN] = 0.02 * base
+        prm[k.PAR_PEN_MAX] = 1e4 * base
+        prm[k.PAR_PEN_INIT] = base
+        prm[k.PAR_STALL] = 10 * n + 200
+        prm[k.PAR_KICK] = max(2, n // 25)
+        prm[k.PAR_CHAIN] = 8 if m > 2 else 0
+        prm[k.PAR_SWAP_BLOCK] = block
+        self.params = prm
+        self.pen = np.full(m, base)
+        self.tabu = np.zeros((m, n), dtype=np.int64)
+        self.best = np.full(n, -1, dtype=np.int32)
+        state = int(seed.generate_state(1, dtype=np.uint64)[0]) | 1
+        self.rng = np.array([state], dtype=np.uint64)
+        # work of one iteration in elementary moves, to size chunks and budgets
+        self.work = n * m + block * n + 8 * n + 64
+        self.lock = threading.Lock()
+        self.time = 0.0
+
+    def run(self, n_iter: int) -> bool:
+        """Advance ``n_iter`` iterations; True once the target is reached."""
+        k = self.k
+        t = time.perf_counter()
+        with self.lock:
+            done = k.gap_search(
+                self.cb, self.w, self.cap, self.el, self.assign, self.load, self.pen,
+                self.tabu, self.best, self.info, self.rng, self.params, int(n_iter),
+            )  # fmt: skip
+        self.time += time.perf_counter() - t
+        return bool(done)
+
+    def run_for(
+        self,
+        seconds: float,
+        stop: threading.Event | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """Advance for ``seconds`` of wall clock (or until ``stop`` is set)."""
+        t0 = time.perf_counter()
+        chunk = max(10, int(1e6 / self.work))
+        while time.perf_counter() - t0 < seconds and not (stop is not None and stop.is_set()):
+            if self.run(chunk):
+                break
+            if progress is not None:
+                progress(
+                    {
+                        "stage": "local search",
+                        "iterations": int(self.info[self.k.INFO_ITER]),
+                        "best": self.objective,
+                        "elapsed": time.perf_counter() - t0,
+                    }
+                )
+
+    def run_work(self, seconds: float) -> None:
+        """Advance a number of iterations set by ``seconds`` and the instance size only."""
+        self.run(max(50, int(seconds * 3e8 / self.work)))
+
+    @property
+    def objective(self) -> float:
+        return float(self.info[self.k.INFO_BEST])
+
+    def best_agent(self) -> NDArray[np.int64] | None:
+        """A copy of the best feasible agent per job, or None."""
+        with self.lock:
+            if not np.isfinite(self.info[self.k.INFO_BEST]):
+                return None
+            return self.best.astype(np.int64)
+
+    def inject(self, agent: NDArray[np.int64], objective: float) -> None:
+        """Continue from a better feasible solution found elsewhere."""
+        k = self.k
+        with self.lock:
+            if objective >= self.info[k.INFO_BEST]:
+                return
+            self.best[:] = agent
+            self.assign[:] = agent
+            self.info[k.INFO_CUR] = k.gap_state(self.cb, self.w, self.assign, self.load)
+            self.info[k.INFO_BEST] = self.info[k.INFO_CUR]
+            self.info[k.INFO_LAST] = self.info[k.INFO_ITER]
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "ls_iterations": int(self.info[self.k.INFO_ITER]),
+            "ls_restarts": int(self.info[self.k.INFO_RESTARTS]),
+            "ls_time": self.time,
+        }
+
+
 def _local_search(
     c: NDArray[np.int64],
     w: NDArray[np.int64],
@@ -671,77 +798,19 @@ def _local_search(
     target: float = -math.inf,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[NDArray[np.int64] | None, dict[str, Any]]:
-    """Tabu search with ejection chains and adaptive penalties (Numba, see ``_kernels``).
+    """Tabu search with ejection chains and adaptive penalties (see :class:`_Search`).
 
     Runs ``budget`` seconds (wall clock), or, when ``deterministic``, a number of
     iterations fixed by ``budget`` and the instance size alone. Stops early once a
     feasible solution costs ``target`` or less (a lower bound). Returns the best
     feasible agent per job (None if none was found) and search statistics.
     """
-    from gridopt.assign import _kernels as k
-
-    t0 = time.perf_counter()
-    m, n = c.shape
-    cb = np.ascontiguousarray(np.where(elig, c, 0), dtype=np.float64)
-    wk = np.ascontiguousarray(w, dtype=np.int64)
-    capk = np.ascontiguousarray(cap, dtype=np.int64)
-    el = np.ascontiguousarray(elig, dtype=np.bool_)
-    assign = _greedy_gap(np.where(elig, cb, np.inf), wk, capk, el)
-    load = np.zeros(m, dtype=np.int64)
-    info = np.zeros(k.INFO_SIZE)
-    info[k.INFO_BEST] = math.inf
-    info[k.INFO_TARGET] = target
-    info[k.INFO_CUR] = k.gap_state(cb, wk, assign, load)
-    # one unit of overload costs about what a unit of weight is worth in cost
-    base = max(1e-6, float(np.mean(np.abs(cb[el])))) / max(1.0, float(np.mean(wk[el])))
-    block = n if n <= 2000 else max(1, int(4_000_000 // n))
-    params = np.zeros(k.PAR_SIZE)
-    params[k.PAR_TENURE_MIN] = 3 + n // 40
-    params[k.PAR_TENURE_MAX] = 8 + n // 15
-    params[k.PAR_PEN_UP] = 1.06
-    params[k.PAR_PEN_DOWN] = 0.97
-    params[k.PAR_PEN_MIN] = 0.02 * base
-    params[k.PAR_PEN_MAX] = 1e4 * base
-    params[k.PAR_PEN_INIT] = base
-    params[k.PAR_STALL] = 10 * n + 200
-    params[k.PAR_KICK] = max(2, n // 25)
-    params[k.PAR_CHAIN] = 8 if m > 2 else 0
-    params[k.PAR_SWAP_BLOCK] = block
-    pen = np.full(m, base)
-    tabu = np.zeros((m, n), dtype=np.int64)
-    best = np.full(n, -1, dtype=np.int32)
-    state = int(seed.generate_state(1, dtype=np.uint64)[0]) | 1
-    rng = np.array([state], dtype=np.uint64)
-    # work of one iteration in elementary moves, to size chunks and iteration budgets
-    work = n * m + block * n / (1 if block < n else 2) + 8 * n + 64
+    search = _Search(c, w, cap, elig, seed, target)
     if deterministic:
-        total = max(50, int(budget * 3e8 / work))
-        k.gap_search(cb, wk, capk, el, assign, load, pen, tabu, best, info, rng, params, total)
+        search.run_work(budget)
     else:
-        chunk = max(10, int(2e6 / work))
-        deadline = t0 + budget
-        while time.perf_counter() < deadline:
-            if k.gap_search(
-                cb, wk, capk, el, assign, load, pen, tabu, best, info, rng, params, chunk
-            ):
-                break
-            if progress is not None:
-                progress(
-                    {
-                        "stage": "local search",
-                        "iterations": int(info[k.INFO_ITER]),
-                        "best": float(info[k.INFO_BEST]),
-                        "elapsed": time.perf_counter() - t0,
-                    }
-                )
-    stats = {
-        "ls_iterations": int(info[k.INFO_ITER]),
-        "ls_restarts": int(info[k.INFO_RESTARTS]),
-        "ls_time": time.perf_counter() - t0,
-    }
-    if not np.isfinite(info[k.INFO_BEST]):
-        return None, stats
-    return best.astype(np.int64), stats
+        search.run_for(budget, progress=progress)
+    return search.best_agent(), search.stats()
 
 
 def _lagrangian_fixing(
@@ -785,6 +854,12 @@ def _lagrangian_fixing(
     forced = must.any(axis=0)
     keep[:, forced] = must[:, forced]
     return float(bound), keep, u
+
+
+def _pairs_of(model: _Model, agent: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Pair index of each job's agent (pairs are sorted by job, then agent)."""
+    key = model.job * model.n_agents + model.agent
+    return np.searchsorted(key, np.arange(model.n_jobs) * model.n_agents + agent)
 
 
 def _mip_solve(
@@ -847,6 +922,10 @@ def _solve_fixed(
     num_workers: int,
     deterministic: bool,
     exact: str = "mip",
+    x_lp: NDArray[np.float64] | None = None,
+    sub_share: float = 0.5,
+    sub_time: float = 0.5,
+    search: _Search | None = None,
 ) -> _Solved | None:
     """Lagrangian fixing around the incumbent, ``exact`` on what is left, repeated.
 
@@ -871,14 +950,42 @@ def _solve_fixed(
     }
     left = time_limit - (0.0 if deterministic else time.perf_counter() - t0)
     round_t = max(0.5, 0.5 * left)
+    # neighbourhood rounds (RINS-like): jobs where the incumbent disagrees with the LP,
+    # plus a random share, are re-optimised exactly with the others fixed; then the
+    # whole reduced model for the time that is left
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+    n_sub = 0 if x_lp is None else max(0, int(sub_share * time_limit / max(sub_time, 1e-3)))
+    stale = 0
+    stats["sub_rounds"] = 0
     while bound < ub:
         rest = left if deterministic else time_limit - (time.perf_counter() - t0)
         if rest < 0.05:
             break
+        if search is not None and search.objective < ub - 0.5:
+            found = search.best_agent()
+            if found is not None:
+                inc = _pairs_of(model, found)
+                ub = _objective(model, inc)
+                stats["from_search"] = stats.get("from_search", 0) + 1
+                got = _lagrangian_fixing(c, w, cap, elig, u, ub, n_iter=30)
+                assert got is not None
+                lag2, keep, u = got
+                bound = max(bound, math.ceil(lag2 - 1e-6))
+                continue
         mask = keep[model.agent, model.job]
+        sub = x_lp is not None and stats["sub_rounds"] < n_sub and stale < 4
+        if sub:
+            assert x_lp is not None
+            free = np.zeros(model.n_jobs, dtype=bool)
+            free[model.job[inc[x_lp[inc] < 0.5]]] = True
+            free |= rng.random(model.n_jobs) < 0.15 + 0.1 * stale
+            mask &= free[model.job]
+            limit = min(rest, sub_time)
+            stats["sub_rounds"] += 1
+        else:
+            limit = min(rest, round_t)
         mask[inc] = True  # the incumbent stays a solution of the reduced model
         stats["fixed_pairs"] = int(mask.sum())
-        limit = min(rest, round_t)
         left -= limit
         if exact == "mip":
             ex = _mip_solve(model, mask, limit, deterministic)
@@ -890,6 +997,18 @@ def _solve_fixed(
         if better:
             assert ex.choice is not None
             inc, ub = ex.choice, int(round(ex.objective))
+            stale = 0
+            if search is not None:
+                search.inject(model.agent[inc], float(ub))
+        else:
+            stale += 1
+        if sub:
+            if better:
+                got = _lagrangian_fixing(c, w, cap, elig, u, ub, n_iter=30)
+                assert got is not None
+                lag2, keep, u = got
+                bound = max(bound, math.ceil(lag2 - 1e-6))
+            continue
         if ex.status == "optimal":
             # every solution cheaper than the old incumbent lies in the reduced model
             bound = ub
@@ -984,6 +1103,7 @@ def solve_gap(
     local_search: float = 0.3,
     lagrangian: bool = True,
     exact: str = "mip",
+    parallel_search: bool = True,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> GapResult:
     """Solve a generalized assignment problem (minimisation) with CP-SAT.
@@ -1031,6 +1151,10 @@ def solve_gap(
         Solver of the reduced model after Lagrangian fixing: HiGHS branch and cut
         (:func:`scipy.optimize.milp`; its knapsack cuts suit tight capacities) or
         CP-SAT with the local search solution as hint.
+    parallel_search : bool
+        Keep the local search running in a second thread while the exact solver works
+        on the reduced model, trading better solutions between rounds (wall-clock runs
+        only; ``deterministic`` runs are sequential).
     progress : callable, optional
         Called during the local search with ``{"stage", "iterations", "best",
         "elapsed"}`` (not with ``deterministic``).
@@ -1136,49 +1260,66 @@ def solve_gap(
     duals: list[NDArray[np.float64]] = []
     lp = _lp(model, duals)
     lb_int = math.ceil(lp[1] - 1e-6) if lp[0] == "optimal" else -math.inf
+    search: _Search | None = None
     if local_search > 0 and lp[0] != "infeasible":
         budget = local_search * time_limit
-        if not deterministic:  # the LP is part of the heuristic's share
-            budget = max(0.0, budget - (time.perf_counter() - t0))
-        ls_agent, ls_stats = _local_search(
-            ci,
-            wi,
-            capi,
-            elig,
-            seed=np.random.SeedSequence(seed).spawn(1)[0],
-            budget=budget,
-            deterministic=deterministic,
-            target=lb_int,
-            progress=progress,
-        )
+        search = _Search(ci, wi, capi, elig, np.random.SeedSequence(seed).spawn(1)[0], lb_int)
+        if deterministic:
+            search.run_work(budget)
+        else:  # the LP is part of the heuristic's share
+            search.run_for(max(0.0, budget - (time.perf_counter() - t0)), progress=progress)
+        ls_agent = search.best_agent()
+        ls_stats = search.stats()
         if ls_agent is not None:
-            key = model.job * n_agents + model.agent
-            hint = np.searchsorted(key, np.arange(n_jobs) * n_agents + ls_agent)
+            hint = _pairs_of(model, ls_agent)
     got: _Solved | None = None
     if hint is not None and _objective(model, hint) <= lb_int:
         # the heuristic reached the LP bound: proven optimal without CP-SAT
         ub = _objective(model, hint)
         got = _Solved("optimal", hint, ub, ub, {"method": "local_search", "lp_bound": lp[1]})
     elif hint is not None and lagrangian and duals:
-        got = _solve_fixed(
-            model,
-            ci,
-            wi,
-            capi,
-            elig,
-            duals[0],
-            hint,
-            lb_int,
-            time_limit=(
-                time_limit * (1.0 - local_search)
-                if deterministic
-                else time_limit - (time.perf_counter() - t0)
-            ),
-            seed=seed,
-            num_workers=num_workers,
-            deterministic=deterministic,
-            exact=exact,
-        )
+        # the search goes on in a second thread while the exact solver runs (HiGHS and
+        # the Numba kernel release the GIL); they trade better solutions between rounds
+        side = search if (parallel_search and not deterministic) else None
+        stop = threading.Event()
+        thread = None
+        if side is not None:
+            thread = threading.Thread(target=side.run_for, args=(math.inf, stop), daemon=True)
+            thread.start()
+        try:
+            got = _solve_fixed(
+                model,
+                ci,
+                wi,
+                capi,
+                elig,
+                duals[0],
+                hint,
+                lb_int,
+                time_limit=(
+                    time_limit * (1.0 - local_search)
+                    if deterministic
+                    else time_limit - (time.perf_counter() - t0)
+                ),
+                seed=seed,
+                num_workers=num_workers,
+                deterministic=deterministic,
+                exact=exact,
+                x_lp=lp[2] if lp[0] == "optimal" else None,
+                search=side,
+            )
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join()
+        if got is not None and side is not None:
+            last = side.best_agent()
+            if last is not None and got.choice is not None:
+                pairs = _pairs_of(model, last)
+                if _objective(model, pairs) < got.objective:
+                    got = _Solved("feasible", pairs, _objective(model, pairs), got.bound, got.stats)
+            got.stats.update(side.stats())
+            ls_stats = {}
         if got is not None:
             got.stats["lp_bound"] = lp[1]
     if got is None:
