@@ -9,7 +9,11 @@ per event, and one xoshiro256** generator per purpose and replication, seeded fr
 blocks of replications on a pool of threads (:mod:`gridopt.sim.stats`), and each
 replication writes only its own row of the caller-allocated ``out`` arrays, so results do
 not depend on the number of threads. (Plain loops instead of ``prange`` keep the cold
-compile shorter.)
+compile shorter.) The kernels allocate nothing and keep no reference counts
+(``_nrt=False``): the drivers allocate the work arrays once per block of replications, and
+without reference counting no atomic increments hit array headers shared by the threads.
+A job cannot be interrupted, so a staff member's on-site arrival is settled when the job is
+assigned (its job end is the only event scheduled) unless events are being recorded.
 
 * :func:`mmc_run`: the plain M/M/c queue (arrival and departure events) used for the
   Erlang C validation and the speed targets.
@@ -195,8 +199,7 @@ J_DOOR = 3
 # staff states
 ST_OFF = 0
 ST_IDLE = 1
-ST_TRAVEL = 2
-ST_WORK = 3
+ST_JOB = 2  # on a job: travelling from SF_SINCE, on site from SF_ONSITE to the job end
 ST_BREAK = 4
 
 _INF = np.inf
@@ -695,7 +698,8 @@ SF_SINCE = 0  # start of the current activity
 SF_FROM = 1  # shift start
 SF_TO = 2  # shift end
 SF_BEND = 3  # break end
-N_SF = 4
+SF_ONSITE = 4  # on-site arrival of the current job
+N_SF = 5
 
 GI_PTR = 0
 GI_IDLE = 1
@@ -1136,38 +1140,22 @@ def _field_one(
             kind = (x >> IDENT_BITS) & 15
             ident = x & IDENT_MASK
             if kind == EV_TRAVEL_END:
+                # only scheduled when events are recorded: everything else about the
+                # on-site arrival was settled when the job was assigned
                 k = ident
                 j = SI[k, SI_JOB]
-                since = SF[k, SF_SINCE]
-                t_travel += _overlap(since, t, warmup, horizon)
-                SI[k, SI_STATE] = ST_WORK
-                SF[k, SF_SINCE] = t
-                if JI[j, JI_FIRST] == 1:
-                    JI[j, JI_FIRST] = 0
-                    if JI[j, JI_COUNT] == 1:
-                        resp = t - JF[j, JF_TARR]
-                        a_onsite_n += 1.0
-                        a_onsite_sum += resp
-                        b = int(resp * inv_hbin)
-                        h_onsite[b if b < nbo else nbo - 1] += 1.0
-                        if resp <= sla:
-                            a_sla_hit += 1.0
-                        if JI[j, JI_TYPE] == J_OUTAGE:
-                            kpi[K_OUTAGE_N] += 1.0
-                            kpi[K_OUTAGE_SUM] += resp
-                if rec:
-                    _rec(
-                        ev_rec,
-                        n_ev,
-                        t,
-                        EV_TRAVEL_END,
-                        JI[j, JI_NUM],
-                        k,
-                        JI[j, JI_GRID],
-                        JI[j, JI_PRIO],
-                        t - since,
-                    )
-                    n_ev += 1
+                _rec(
+                    ev_rec,
+                    n_ev,
+                    t,
+                    EV_TRAVEL_END,
+                    JI[j, JI_NUM],
+                    k,
+                    JI[j, JI_GRID],
+                    JI[j, JI_PRIO],
+                    t - SF[k, SF_SINCE],
+                )
+                n_ev += 1
                 x = (seq << KEY_SHIFT) | (EV_JOB_END << IDENT_BITS) | k
                 _tset(nt, nx, n_leaves, k, t + JF[j, JF_DUR], x)
                 seq += 1
@@ -1175,7 +1163,9 @@ def _field_one(
                 k = ident
                 j = SI[k, SI_JOB]
                 busy_now -= 1
-                ot = _overlap(SF[k, SF_SINCE], t, warmup, horizon)
+                t_on = SF[k, SF_ONSITE]
+                t_travel += _overlap(SF[k, SF_SINCE], t_on, warmup, horizon)
+                ot = _overlap(t_on, t, warmup, horizon)
                 jt = JI[j, JI_TYPE]
                 g = JI[j, JI_GRID]
                 seg = JI[j, JI_SEG]
@@ -1399,7 +1389,7 @@ def _field_one(
                     x = (seq << KEY_SHIFT) | (EV_BREAK_END << IDENT_BITS) | k
                     _tset(nt, nx, n_leaves, k, t + break_len[k], x)
                     seq += 1
-                elif sk == ST_TRAVEL or sk == ST_WORK:
+                elif sk == ST_JOB:
                     SI[k, SI_BRK] = 1
             else:
                 if sk == ST_IDLE or sk == ST_BREAK:
@@ -1413,7 +1403,7 @@ def _field_one(
                         _tset(nt, nx, n_leaves, k, _INF, 0)  # no break end
                     kpi[K_T_ONSHIFT] += _overlap(SF[k, SF_FROM], t, warmup, horizon)
                     SI[k, SI_STATE] = ST_OFF
-                elif sk == ST_TRAVEL or sk == ST_WORK:
+                elif sk == ST_JOB:
                     SI[k, SI_OFF] = 1
             tt_i += 1
             if tt_i == n_tt:
@@ -1628,11 +1618,34 @@ def _field_one(
             else:
                 mean = travel_intra[b2] * other_f
             tr = mean * np.exp(tsig * JF[j, JF_Z] - 0.5 * tsig2) if mean > 0.0 else 0.0
-            SI[k, SI_STATE] = ST_TRAVEL
+            t_on = t + tr
+            SI[k, SI_STATE] = ST_JOB
             SI[k, SI_JOB] = j
             SF[k, SF_SINCE] = t
-            x = (seq << KEY_SHIFT) | (EV_TRAVEL_END << IDENT_BITS) | k
-            _tset(nt, nx, n_leaves, k, t + tr, x)
+            SF[k, SF_ONSITE] = t_on
+            # Nothing can interrupt a job, so its on-site arrival is known now: it is
+            # settled here rather than as an event of its own (one event fewer per visit).
+            # An arrival at or after the end of the run is not counted, as before.
+            if JI[j, JI_FIRST] == 1:
+                JI[j, JI_FIRST] = 0
+                if JI[j, JI_COUNT] == 1 and t_on < t_stop:
+                    resp = t_on - JF[j, JF_TARR]
+                    a_onsite_n += 1.0
+                    a_onsite_sum += resp
+                    b = int(resp * inv_hbin)
+                    h_onsite[b if b < nbo else nbo - 1] += 1.0
+                    if resp <= sla:
+                        a_sla_hit += 1.0
+                    if JI[j, JI_TYPE] == J_OUTAGE:
+                        kpi[K_OUTAGE_N] += 1.0
+                        kpi[K_OUTAGE_SUM] += resp
+            if rec:
+                # records stay in time order: the on-site arrival is an event of its own
+                x = (seq << KEY_SHIFT) | (EV_TRAVEL_END << IDENT_BITS) | k
+                _tset(nt, nx, n_leaves, k, t_on, x)
+            else:
+                x = (seq << KEY_SHIFT) | (EV_JOB_END << IDENT_BITS) | k
+                _tset(nt, nx, n_leaves, k, t_on + JF[j, JF_DUR], x)
             seq += 1
             if rec:
                 _rec(ev_rec, n_ev, t, EV_ASSIGN, JI[j, JI_NUM], k, b2, p, tr)
@@ -1647,12 +1660,12 @@ def _field_one(
     for k in range(n_staff):
         sk = SI[k, SI_STATE]
         if sk != ST_OFF:
-            ov = _overlap(SF[k, SF_SINCE], horizon, warmup, horizon)
             if sk == ST_BREAK:
-                kpi[K_T_BREAK] += ov
-            elif sk == ST_TRAVEL:
-                t_travel += ov
-            elif sk == ST_WORK:
+                kpi[K_T_BREAK] += _overlap(SF[k, SF_SINCE], horizon, warmup, horizon)
+            elif sk == ST_JOB:
+                t_on = SF[k, SF_ONSITE]
+                t_travel += _overlap(SF[k, SF_SINCE], min(t_on, horizon), warmup, horizon)
+                ov = _overlap(t_on, horizon, warmup, horizon)
                 j = SI[k, SI_JOB]
                 if j >= 0 and JI[j, JI_TYPE] == J_DOOR:
                     kpi[K_T_DOOR] += ov
