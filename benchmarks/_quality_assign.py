@@ -5,7 +5,9 @@ m x n costs, the m x n weights, m capacities; minimisation) is solved by
 :func:`gridopt.assign.solve_gap` with ``--time-limit`` seconds, writing
 ``OUT/<instance>.csv`` (``job,agent``, 0-based) and ``OUT/summary.csv`` with the status,
 objective, bound and the distance to the best known value of ``values.csv`` (looked up
-in ``--data`` or its parent). Every instance gets the same settings.
+in ``--data`` or its parent), the seconds and the 1-minute load average after each
+instance (the figures depend on a shared machine's load). Every instance gets the same
+settings; ``--only`` takes a glob of instance names (``'d*'``).
 
 ``solomon`` lives in ``_quality_solomon.py`` (the dispatch engineer's module).
 """
@@ -29,7 +31,7 @@ log = logging.getLogger("gridopt.bench.gap")
 
 SUMMARY_FIELDS = (
     "instance", "dataset", "n_jobs", "n_agents", "status", "objective", "bound", "gap_pct",
-    "best_known", "optimum", "above_best_pct", "hit_best", "seconds",
+    "best_known", "optimum", "above_best_pct", "hit_best", "seconds", "load_avg",
 )  # fmt: skip
 
 
@@ -113,6 +115,7 @@ def _quality_gap_run(args: Any) -> int:
             "above_best_pct": None if above is None else round(above, 4),
             "hit_best": bool(above is not None and above <= 1e-9),
             "seconds": round(secs, 2),
+            "load_avg": round(os.getloadavg()[0], 2),
         }
         rows.append(row)
         if res.is_feasible():
@@ -123,7 +126,7 @@ def _quality_gap_run(args: Any) -> int:
             )
         print(
             f"{path.name:>10} {res.status:>10} obj {res.objective:>8g} best {best} "
-            f"bound {res.bound:g} ({secs:.1f} s)",
+            f"bound {res.bound:g} ({secs:.1f} s, load {row['load_avg']})",
             flush=True,
         )
     _write_atomic(

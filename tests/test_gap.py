@@ -424,3 +424,147 @@ def test_assign_owners_lagrangian_cap_bound_is_valid(seed):
     assert flow.n_changes <= 6 and exact.n_changes <= 6
     assert flow.objective >= exact.objective - 1e-9
     assert flow.bound <= exact.objective + 1e-9
+
+
+# ------------------------------------------------------ GAP kernels and solve_gap paths
+
+
+def _random_gap(seed, m=3, n=7, tight=0.35):
+    rng = np.random.default_rng(seed)
+    c = rng.integers(1, 40, (m, n))
+    w = rng.integers(1, 12, (m, n))
+    cap = np.floor(w.sum(axis=1) * tight).astype(np.int64)
+    return c, w, cap
+
+
+def _search_state(c, w, cap, elig, seed=1):
+    from gridopt.assign import _kernels as k
+    from gridopt.assign.gap import _Search
+
+    s = _Search(c, w, cap, elig, np.random.SeedSequence(seed))
+    return k, s
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_gap_search_finds_brute_force_optimum(seed):
+    c, w, cap = _random_gap(seed)
+    expected = _brute_force(c, w, cap.astype(float))
+    k, s = _search_state(c, w, cap, w <= cap[:, None], seed)
+    s.run(3000)
+    best = s.best_agent()
+    if np.isinf(expected):
+        assert best is None
+        return
+    n = c.shape[1]
+    # the recorded best is feasible and its cost is what the kernel reports
+    load = np.bincount(best, weights=w[best, np.arange(n)], minlength=c.shape[0])
+    assert (load <= cap).all()
+    assert s.objective == c[best, np.arange(n)].sum()
+    assert s.objective == expected
+    # the running state stays consistent: loads and current cost match the assignment
+    load_now = np.bincount(s.assign, weights=w[s.assign, np.arange(n)], minlength=c.shape[0])
+    assert np.array_equal(load_now, s.load)
+    assert s.info[k.INFO_CUR] == pytest.approx(c[s.assign, np.arange(n)].sum())
+
+
+def test_gap_search_respects_eligibility_and_target():
+    c, w, cap = _random_gap(11, m=4, n=9, tight=0.5)
+    elig = np.ones_like(c, dtype=bool)
+    elig[0, :] = False  # agent 0 takes nothing
+    k, s = _search_state(c, w, cap, elig)
+    s.run(2000)
+    best = s.best_agent()
+    assert best is not None and (best != 0).all() and (s.assign != 0).all()
+    # a target at the optimum stops the search as soon as it is reached
+    target = s.objective
+    _, s2 = _search_state(c, w, cap, elig)
+    s2.info[k.INFO_TARGET] = target
+    assert s2.run(100_000) is True
+    assert s2.objective <= target and s2.info[k.INFO_ITER] < 100_000
+
+
+def test_gap_search_same_seed_same_path():
+    c, w, cap = _random_gap(3, m=5, n=30, tight=0.3)
+    runs = []
+    for _ in range(2):
+        _, s = _search_state(c, w, cap, w <= cap[:, None], seed=7)
+        s.run(500)
+        runs.append((s.best_agent(), s.assign.copy(), s.objective))
+    assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
+    assert runs[0][2] == runs[1][2]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lagrangian_bound_and_fixing_keep_the_optimum(seed):
+    from gridopt.assign.gap import _lagrangian_fixing
+
+    c, w, cap = _random_gap(seed, m=3, n=6, tight=0.45)
+    m, n = c.shape
+    opt = _brute_force(c, w, cap.astype(float))
+    if np.isinf(opt):
+        pytest.skip("infeasible draw")
+    elig = w <= cap[:, None]
+    # every optimal assignment, by enumeration
+    optima = []
+    for agents in itertools.product(range(m), repeat=n):
+        a = np.array(agents)
+        load = np.bincount(a, weights=w[a, np.arange(n)], minlength=m)
+        if (load <= cap).all() and c[a, np.arange(n)].sum() == opt:
+            optima.append(a)
+    bound, keep, u = _lagrangian_fixing(c, w, cap, elig, np.zeros(n), opt + 1)
+    assert bound <= opt + 1e-6  # a lower bound
+    assert u.shape == (n,)
+    for a in optima:  # pairs of solutions cheaper than ub = opt + 1 are never fixed out
+        assert keep[a, np.arange(n)].all()
+    # with ub = opt no cheaper solution exists: the bound or the fixing must show it
+    bound2, keep2, _ = _lagrangian_fixing(c, w, cap, elig, np.zeros(n), opt)
+    assert bound2 <= opt + 1e-6
+
+
+def test_lagrangian_at_least_lp_bound_on_orlibrary(shared):
+    from gridopt.assign.gap import _lagrangian_fixing, _lp, _Model
+
+    c, w, cap = _read_gap(shared("benchmarks", "gap", "cattrysse1994", "gap1-0"))
+    m, n = c.shape
+    ai, ji = np.nonzero(np.ones((n, m), dtype=bool))[::-1]
+    model = _Model(
+        n_jobs=n,
+        n_agents=m,
+        job=ji.astype(np.int64),
+        agent=ai.astype(np.int64),
+        cost=c[ai, ji],
+        res=w[ai, ji][:, None],
+        lo=np.zeros((m, 1), dtype=np.int64),
+        hi=cap[:, None],
+    )
+    duals = []
+    status, lb, _, _ = _lp(model, duals)
+    bound, keep, _ = _lagrangian_fixing(c, w, cap, w <= cap[:, None], duals[0], 261)
+    assert status == "optimal" and lb - 1e-6 <= bound <= 261 + 1e-6
+    assert keep.sum() < keep.size  # the fixing removes pairs
+
+
+@pytest.mark.parametrize("exact", ["mip", "cpsat"])
+def test_solve_gap_exact_engines_match_brute_force(exact):
+    c, w, cap = _random_gap(5, m=3, n=7, tight=0.4)
+    expected = _brute_force(c, w, cap.astype(float))
+    res = solve_gap(c, w, cap, time_limit=3, seed=1, num_workers=1, exact=exact)
+    assert res.status == "optimal" and res.objective == expected
+
+
+def test_solve_gap_without_lagrangian_or_local_search():
+    c, w, cap = _random_gap(8, m=3, n=7, tight=0.4)
+    expected = _brute_force(c, w, cap.astype(float))
+    for kw in ({"lagrangian": False}, {"local_search": 0.0}, {"parallel_search": False}):
+        res = solve_gap(c, w, cap, time_limit=3, seed=2, num_workers=1, **kw)
+        assert res.status == "optimal" and res.objective == expected, kw
+
+
+def test_solve_gap_progress_and_bad_exact():
+    c, w, cap = _random_gap(2, m=5, n=40, tight=0.25)
+    seen = []
+    res = solve_gap(c, w, cap, time_limit=1.0, seed=0, num_workers=1, progress=seen.append)
+    assert res.is_feasible()
+    assert all(d["stage"] == "local search" and d["iterations"] > 0 for d in seen)
+    with pytest.raises(InputError, match="exact: must be 'mip' or 'cpsat'"):
+        solve_gap(c, w, cap, exact="simplex")
