@@ -26,11 +26,25 @@ How the engine solves one model
    global optimality. The reported bound is the better of ``ceil(lb)`` and CP-SAT's bound
    on the exact model.
 
-:func:`solve_gap` first spends ``local_search`` of its time on a Numba tabu search
-(shift, swap and depth-two ejection-chain moves, one adaptive overload penalty per agent,
-restarts from the best solution with a random kick; :mod:`gridopt.assign._kernels`)
-whose best solution hints the CP-SAT models. When it reaches ``ceil(lb)`` the search
-stops and the solution is proven optimal without CP-SAT.
+How :func:`solve_gap` solves the generic GAP
+--------------------------------------------
+1. The LP relaxation as above (bound ``ceil(lb)``, duals of the "one agent per job" rows).
+2. ``local_search`` of the time goes to a Numba tabu search (shift, swap and depth-two
+   ejection-chain moves, one adaptive overload penalty per agent, restarts from the best
+   solution with a random kick; :mod:`gridopt.assign._kernels`). Reaching ``ceil(lb)``
+   proves optimality at once.
+3. Lagrangian relaxation of "one agent per job" (a 0-1 knapsack per agent, subgradient
+   from the LP duals) gives a bound at least the LP's and, for every pair, the bound with
+   that pair forced in or out: pairs that cannot appear in a solution cheaper than the
+   incumbent are dropped, pairs that must appear fix their job (reduced-cost fixing).
+4. The reduced model (plus the incumbent) is solved in rounds by ``exact``: HiGHS branch
+   and cut (default) or CP-SAT with the incumbent as hint. Short rounds re-optimise the
+   jobs where the incumbent disagrees with the LP plus a random share (the rest fixed);
+   a better incumbent shrinks the next reduced model; then the whole reduced model gets
+   the time left, where optimality is global. Meanwhile (wall-clock runs) the tabu
+   search goes on in a second thread, and the two trade better solutions.
+Capacities too large for knapsack tables skip steps 3-4 for the LP core / exact CP-SAT
+models above.
 
 Ownership models where only household counts are limited are transportation problems:
 :func:`assign_owners` solves them as a min-cost flow (OR-Tools ``SimpleMinCostFlow``),
@@ -734,11 +748,12 @@ class _Search:
         seconds: float,
         stop: threading.Event | None = None,
         progress: Callable[[dict[str, Any]], None] | None = None,
+        now: Callable[[], float] = time.perf_counter,
     ) -> None:
-        """Advance for ``seconds`` of wall clock (or until ``stop`` is set)."""
-        t0 = time.perf_counter()
+        """Advance for ``seconds`` of the clock ``now`` (or until ``stop`` is set)."""
+        t0 = now()
         chunk = max(10, int(1e6 / self.work))
-        while time.perf_counter() - t0 < seconds and not (stop is not None and stop.is_set()):
+        while now() - t0 < seconds and not (stop is not None and stop.is_set()):
             if self.run(chunk):
                 break
             if progress is not None:
@@ -747,7 +762,7 @@ class _Search:
                         "stage": "local search",
                         "iterations": int(self.info[self.k.INFO_ITER]),
                         "best": self.objective,
-                        "elapsed": time.perf_counter() - t0,
+                        "elapsed": now() - t0,
                     }
                 )
 
@@ -926,6 +941,7 @@ def _solve_fixed(
     sub_share: float = 0.5,
     sub_time: float = 0.5,
     search: _Search | None = None,
+    now: Callable[[], float] = time.perf_counter,
 ) -> _Solved | None:
     """Lagrangian fixing around the incumbent, ``exact`` on what is left, repeated.
 
@@ -934,7 +950,7 @@ def _solve_fixed(
     ``exact`` is ``"mip"`` (HiGHS branch and cut, :func:`_mip_solve`) or ``"cpsat"``.
     Returns None when the Lagrangian tables would be too large (the caller falls back).
     """
-    t0 = time.perf_counter()
+    t0 = now()
     inc = hint
     ub = _objective(model, inc)
     got = _lagrangian_fixing(c, w, cap, elig, duals, ub)
@@ -944,11 +960,11 @@ def _solve_fixed(
     bound = max(lb_int, math.ceil(lag - 1e-6))
     stats: dict[str, Any] = {
         "lagrangian_bound": lag,
-        "lagrangian_time": time.perf_counter() - t0,
+        "lagrangian_time": now() - t0,
         "method": f"lagrangian_{exact}",
         "rounds": 0,
     }
-    left = time_limit - (0.0 if deterministic else time.perf_counter() - t0)
+    left = time_limit - (0.0 if deterministic else now() - t0)
     round_t = max(0.5, 0.5 * left)
     # neighbourhood rounds (RINS-like): jobs where the incumbent disagrees with the LP,
     # plus a random share, are re-optimised exactly with the others fixed; then the
@@ -958,7 +974,7 @@ def _solve_fixed(
     stale = 0
     stats["sub_rounds"] = 0
     while bound < ub:
-        rest = left if deterministic else time_limit - (time.perf_counter() - t0)
+        rest = left if deterministic else time_limit - (now() - t0)
         if rest < 0.05:
             break
         if search is not None and search.objective < ub - 0.5:
@@ -1104,6 +1120,7 @@ def solve_gap(
     lagrangian: bool = True,
     exact: str = "mip",
     parallel_search: bool = True,
+    clock: str = "wall",
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> GapResult:
     """Solve a generalized assignment problem (minimisation) with CP-SAT.
@@ -1155,6 +1172,11 @@ def solve_gap(
         Keep the local search running in a second thread while the exact solver works
         on the reduced model, trading better solutions between rounds (wall-clock runs
         only; ``deterministic`` runs are sequential).
+    clock : {"wall", "cpu"}
+        What ``time_limit`` counts when not ``deterministic``: wall-clock seconds, or
+        CPU seconds of this process (all its threads; fairer on a shared machine).
+        CP-SAT and HiGHS get wall-clock limits per round; the rounds stop once the
+        budget is spent.
     progress : callable, optional
         Called during the local search with ``{"stage", "iterations", "best",
         "elapsed"}`` (not with ``deterministic``).
@@ -1211,6 +1233,10 @@ def solve_gap(
         )
     if exact not in ("mip", "cpsat"):
         raise InputError("exact", f"must be 'mip' or 'cpsat', got {exact!r}")
+    if clock not in ("wall", "cpu"):
+        raise InputError("clock", f"must be 'wall' or 'cpu', got {clock!r}")
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    c0 = now()
     ci, cs = _scale("costs", c, cost_scale)
     wi, ws = _scale("weights", w, None)
     capi = np.floor(cap * ws + 1e-9).astype(np.int64)
@@ -1267,7 +1293,7 @@ def solve_gap(
         if deterministic:
             search.run_work(budget)
         else:  # the LP is part of the heuristic's share
-            search.run_for(max(0.0, budget - (time.perf_counter() - t0)), progress=progress)
+            search.run_for(max(0.0, budget - (now() - c0)), progress=progress, now=now)
         ls_agent = search.best_agent()
         ls_stats = search.stats()
         if ls_agent is not None:
@@ -1299,7 +1325,7 @@ def solve_gap(
                 time_limit=(
                     time_limit * (1.0 - local_search)
                     if deterministic
-                    else time_limit - (time.perf_counter() - t0)
+                    else time_limit - (now() - c0)
                 ),
                 seed=seed,
                 num_workers=num_workers,
@@ -1307,6 +1333,7 @@ def solve_gap(
                 exact=exact,
                 x_lp=lp[2] if lp[0] == "optimal" else None,
                 search=side,
+                now=now,
             )
         finally:
             stop.set()
@@ -1323,11 +1350,7 @@ def solve_gap(
         if got is not None:
             got.stats["lp_bound"] = lp[1]
     if got is None:
-        rest = (
-            time_limit * (1.0 - local_search)
-            if deterministic
-            else time_limit - (time.perf_counter() - t0)
-        )
+        rest = time_limit * (1.0 - local_search) if deterministic else time_limit - (now() - c0)
         got = _solve_model(
             model,
             time_limit=max(0.05, rest),
