@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import fnmatch
 import logging
+import os
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -111,6 +112,18 @@ def check(units: Units, D: np.ndarray, labels: np.ndarray) -> tuple[bool, float,
     return bool(ok), diam, worst
 
 
+def _round(v: Any) -> float | str:
+    return "" if v is None else round(float(v), 2)
+
+
+def _load() -> float:
+    """One-minute load average (the machine is shared: note it next to every figure)."""
+    try:
+        return float(os.getloadavg()[0])
+    except OSError:
+        return float("nan")
+
+
 def read_reference(data: Path) -> dict[str, float]:
     ref = {}
     path = data / "reference.csv"
@@ -153,6 +166,8 @@ def run_dtdp(args: Any) -> int:
             "instance": f.stem, "n_units": units.n_units, "feasible": ok, "status": res.status,
             "max_diameter": diam, "lns_t60_best": r, "ratio": diam / r if r == r else float("nan"),
             "worst_deviation": round(worst, 5), "runtime_s": round(runtime, 2),
+            "time_to_feasible_s": _round(res.stats.get("time_to_feasible")),
+            "load_average": round(_load(), 2),
         })  # fmt: skip
         print(
             f"{f.stem}: feasible={ok} diameter={diam:.4g} lns={r:.4g} ratio={diam / r:.3f} ({runtime:.1f} s)",
@@ -166,8 +181,11 @@ def run_dtdp(args: Any) -> int:
     if rows:
         ratios = np.array([r["ratio"] for r in rows], dtype=float)
         n_ok = sum(r["feasible"] for r in rows)
+        feas = np.array([r["ratio"] for r in rows if r["feasible"]], dtype=float)
         print(f"feasible {n_ok}/{len(rows)}; median ratio {np.nanmedian(ratios):.3f}; "
-              f"mean {np.nanmean(ratios):.3f}; worst {np.nanmax(ratios):.3f}")  # fmt: skip
+              f"mean {np.nanmean(ratios):.3f}; worst {np.nanmax(ratios):.3f}; "
+              f"median ratio over feasible {np.nanmedian(feas) if feas.size else float('nan'):.3f}; "
+              f"load average {_load():.2f}")  # fmt: skip
     return 0
 
 

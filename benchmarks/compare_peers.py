@@ -92,14 +92,24 @@ def travel(units: Units, labels: np.ndarray, n_grids: int) -> float:
 # ---------------------------------------------------------------------- tools
 
 
+#: gridopt stops a restart once feasible and not improving for this many seconds
+PATIENCE = 2.0
+
+
 def run_gridopt(units: Units, n_grids: int, seed: int, time_limit: float) -> np.ndarray:
     from gridopt import Objective, partition
 
     balance = {k: v for k, v in TOLERANCES.items() if k in units.attribute_names}
     objective = Objective(balance=balance)
-    res = partition(units, n_grids, objective, seed=seed, time_limit=time_limit)
+    res = partition(units, n_grids, objective, seed=seed, time_limit=time_limit, patience=PATIENCE)
     print(f"  gridopt status {res.status}; {'; '.join(res.violations)[:300]}", file=sys.stderr)
+    ttf = res.stats.get("time_to_feasible")
+    EXTRA["gridopt"] = {"time_to_feasible": "" if ttf is None else round(float(ttf), 2)}
     return np.asarray(res.labels)
+
+
+#: per-tool extra columns filled by the runners (gridopt: time to the first feasible layout)
+EXTRA: dict[str, dict[str, Any]] = {}
 
 
 def _frame_and_weights(units: Units):
@@ -197,6 +207,7 @@ def compare(
             **{f"dev_{a}": round(100.0 * v, 2) for a, v in dev.items()},
             error="",
         )
+        row.update(EXTRA.get(name, {}))
         rows.append(row)
         print(f"  {name}: {seconds:.1f} s", file=sys.stderr, flush=True)
     return rows
@@ -215,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grids", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-limit", type=float, default=15.0, help="gridopt's limit (s)")
+    parser.add_argument(
+        "--city-seed", type=int, default=None, help="seed of the sample city (default --seed)"
+    )
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     args = parser.parse_args(argv)
@@ -223,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown tools {unknown}; known: {list(TOOLS)}", file=sys.stderr)
         return 2
-    city = generate_city(n_households=args.households, seed=args.seed, days=0)
+    city_seed = args.seed if args.city_seed is None else args.city_seed
+    city = generate_city(n_households=args.households, seed=city_seed, days=0)
     units = build_units(city.households, ticket_model=city.ticket_model, barriers=city.barriers)
     print(
-        f"sample city: {args.households} households, {units.n_units} units, "
+        f"sample city (seed {city_seed}): {args.households} households, {units.n_units} units, "
         f"{args.grids} grids, tolerances "
         + ", ".join(f"{k} {100 * v:g}%" for k, v in TOLERANCES.items()),
         file=sys.stderr,
@@ -241,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "disconnected_grids",
         "travel",
         "seconds",
+        "time_to_feasible",
         "error",
     ]
     _print_table(rows, columns)

@@ -132,6 +132,8 @@ def test_infeasible_tolerance_reports_figures() -> None:
         ({"locked": np.full(144, 9)}, "locked"),
         ({"islands": "drop"}, "islands"),
         ({"initial": np.zeros(144)}, "initial|labels"),
+        ({"patience": -1.0}, "patience"),
+        ({"balance_share": 2.0}, "balance_share"),
     ],
 )
 def test_partition_bad_input(grid12: Units, kwargs: dict, match: str) -> None:

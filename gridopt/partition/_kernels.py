@@ -1,4 +1,5 @@
-"""Numba kernels of the capacitated p-median (:mod:`gridopt.partition.pmedian`).
+"""Numba kernels of the capacitated p-median (:mod:`gridopt.partition.pmedian`) and of
+the partitioner's balance phase and spanning-tree splits (:mod:`gridopt.partition.search`).
 
 Private: the Python wrapper validates, converts dtypes and draws the random numbers;
 these kernels take fixed-dtype arrays, never validate, and write into caller-allocated

@@ -497,6 +497,8 @@ class _Search:
             # around a local minimum; the late-acceptance lists restart at the new cost
             bad = np.abs(tot / sc.target - 1.0) > sc.tau[None, :]
             w_ex[bad] = np.minimum(w_ex[bad] * 1.5, 1e4)
+            # near feasibility, each merge-and-split looks at more trees
+            n_trees = 4 if int(bad.sum()) > 3 else 16
             c0 = PK.balance_cost(tot, sc.itarget, itau, _MARGIN, w_ex)
             hist[:] = c0
             hist_r[:] = c0
@@ -505,7 +507,7 @@ class _Search:
                 # they fix chains of units where single moves would split a grid
                 PK.recom_balance(
                     self.lab, sc.attrs, sc.itarget, itau, sc.indptr, sc.indices, self.frozen,
-                    self.sizes, tot, _MARGIN, w_ex, 4 * k, 4, hist_r, self.krng, pos,
+                    self.sizes, tot, _MARGIN, w_ex, 4 * k, n_trees, hist_r, self.krng, pos,
                     *scratch[:4], in_tree, sums, scratch[4], grid_nb, 4, sc.target, sc.tau, lv,
                     scratch[5], group, tg, cum, out,
                 )  # fmt: skip
@@ -683,6 +685,7 @@ def partition(
     group_limit: int = 12,
     progress: Progress | None = None,
     balance_share: float = 0.5,
+    patience: float | None = None,
 ) -> PartitionResult:
     """Cut units into ``n_grids`` connected, balanced, compact grids.
 
@@ -739,6 +742,16 @@ def partition(
     progress : callable, optional
         Called with a dict (``phase``, ``restart``, ``elapsed``, ``best``, ``feasible``,
         ``iterations``) about ten times a second at most.
+    balance_share : float
+        Share of each restart's time that the balance-first phase may use before the
+        annealing starts (it stops as soon as every grid is within tolerance): moves,
+        swaps, group moves and merge-and-split of two to four grids on the sum of squared
+        deviations in units of the tolerance, with breakout weights on persistent
+        violations.
+    patience : float, optional
+        Stop a restart once its best layout is feasible and has not improved for this
+        many seconds (``stats["time_to_feasible"]`` says when the first feasible layout
+        was found).
 
     Returns
     -------
@@ -769,6 +782,10 @@ def partition(
         raise InputError("islands", f'must be "attach" or "refuse", got {islands!r}')
     if not 0.0 <= float(p_swap) <= 1.0:
         raise InputError("p_swap", f"must be in [0, 1], got {p_swap!r}")
+    if patience is not None and not (isinstance(patience, (int, float)) and patience >= 0):
+        raise InputError("patience", f"must be >= 0 seconds, got {patience!r}")
+    if not 0.0 <= float(balance_share) <= 1.0:
+        raise InputError("balance_share", f"must be in [0, 1], got {balance_share!r}")
     if int(n_restarts) < 1:
         raise InputError("n_restarts", f"must be >= 1, got {n_restarts!r}")
     if objective is None:
@@ -849,6 +866,7 @@ def partition(
         # fixed chunk sizes (not timed) so that a run with an iteration limit is reproducible
         chunk = int(min(max(20 * n, 5000), 500_000))
         since_improve = 0
+        t_improve = time.perf_counter()
         it_budget = (
             None
             if max_iterations is None
@@ -862,6 +880,7 @@ def partition(
         mu = 1.0
         true_state = scorer.new_state()
         best_key_r = (not srch.feasible(), srch.cur)
+        ref_key = best_key_r
         best_lab_r = srch.lab.copy()
         t_anneal = t_recom = 0.0
         while True:
@@ -923,6 +942,18 @@ def partition(
                 last_report = time.perf_counter()
                 progress({"phase": "search", "restart": r, "elapsed": last_report - t0, "best": best_r,
                           "feasible": not best_key_r[0], "iterations": total_iter})  # fmt: skip
+            # patience counts from the last improvement of at least 0.01 %
+            if best_key_r[0] < ref_key[0] or (
+                best_key_r[0] == ref_key[0] and best_key_r[1] < ref_key[1] - 1e-4 * abs(ref_key[1])
+            ):
+                ref_key = best_key_r
+                t_improve = time.perf_counter()
+            if (
+                patience is not None
+                and not best_key_r[0]
+                and time.perf_counter() - t_improve >= float(patience)
+            ):
+                break
             if max_no_improve is not None and since_improve >= max_no_improve:
                 break
         scorer.cs[:] = base_cs
