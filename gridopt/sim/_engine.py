@@ -708,8 +708,13 @@ N_GI = 3
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _qpush(QH, qlen, JI, j, q, p):
-    """Append job j to priority list p of queue q."""
+def _qpush(QH, qlen, JI, j, q, p, thr_i):
+    """Append job j to priority list p of queue q.
+
+    ``qlen[q]`` counts the tickets (door visits excluded) of queue q; the extra last entry
+    counts the queues holding ``thr_i`` or more, so that a free staff member looks at the
+    neighbours' queues only when one of them may need help.
+    """
     slot = q * NPR + p
     tail = QH[slot, 1]
     JI[j, JI_Q] = q
@@ -722,10 +727,12 @@ def _qpush(QH, qlen, JI, j, q, p):
     QH[slot, 1] = j
     if p < 3:
         qlen[q] += 1
+        if qlen[q] == thr_i:
+            qlen[qlen.shape[0] - 1] += 1
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _qremove(QH, qlen, JI, j):
+def _qremove(QH, qlen, JI, j, thr_i):
     """Unlink job j from its queue."""
     q = JI[j, JI_Q]
     p = JI[j, JI_PRIO]
@@ -742,6 +749,8 @@ def _qremove(QH, qlen, JI, j):
         QH[slot, 1] = a
     JI[j, JI_Q] = -1
     if p < 3:
+        if qlen[q] == thr_i:
+            qlen[qlen.shape[0] - 1] -= 1
         qlen[q] -= 1
 
 
@@ -958,6 +967,12 @@ def _field_one(
     t_stop = horizon + P[P_DRAIN]
     policy = int(P[P_POLICY])
     thr = P[P_HELP_THR]
+    # a queue may need help from its neighbours with thr_i tickets or more (and never
+    # with none); _qpush / _qremove count such queues in qlen[nq]
+    thr_i = 1
+    if thr > 1.0:
+        thr_i = int(np.ceil(thr)) if thr < 4e18 else 1 << 62
+    nq = qlen.shape[0] - 1
     dist = int(P[P_DIST])
     travel_cv = P[P_TRAVEL_CV]
     tsig2 = np.log(1.0 + travel_cv * travel_cv)
@@ -1285,7 +1300,7 @@ def _field_one(
             elif kind == EV_DISPATCH:
                 j = ident
                 r = region[JI[j, JI_GRID]]
-                _qpush(QH, qlen, JI, j, n_grids + r, JI[j, JI_PRIO])
+                _qpush(QH, qlen, JI, j, n_grids + r, JI[j, JI_PRIO], thr_i)
                 JF[j, JF_TQ] = t
                 n_wait += 1
                 wake_region = r
@@ -1293,9 +1308,9 @@ def _field_one(
                 j = ident
                 q = JI[j, JI_Q]
                 if JF[j, JF_ESC] == t and q >= 0 and q < n_grids:
-                    _qremove(QH, qlen, JI, j)
+                    _qremove(QH, qlen, JI, j, thr_i)
                     r = region[JI[j, JI_GRID]]
-                    _qpush(QH, qlen, JI, j, n_grids + r, JI[j, JI_PRIO])
+                    _qpush(QH, qlen, JI, j, n_grids + r, JI[j, JI_PRIO], thr_i)
                     wake_region = r
             elif kind == EV_BURST:
                 size = 1 + _poisson_small(st, S_OUTAGE, P[P_OUT_SIZE] - 1.0)
@@ -1486,7 +1501,7 @@ def _field_one(
                             JI[j, JI_NUM] = -1
                             JI[j, JI_FIRST] = 0
                             JI[j, JI_COUNT] = 0
-                            _qpush(QH, qlen, JI, j, g, 3)
+                            _qpush(QH, qlen, JI, j, g, 3, thr_i)
                             # an idle staff member of the grid will take it
                             if GI[g, GI_IDLE] > 0:
                                 k = IDL[GI[g, GI_PTR] + GI[g, GI_IDLE] - 1, 0]
@@ -1513,12 +1528,12 @@ def _field_one(
                 seq += 1
             elif policy == 0:
                 r = region[g]
-                _qpush(QH, qlen, JI, j, n_grids + r, JI[j, JI_PRIO])
+                _qpush(QH, qlen, JI, j, n_grids + r, JI[j, JI_PRIO], thr_i)
                 JF[j, JF_TQ] = t
                 n_wait += 1
                 wake_region = r
             else:
-                _qpush(QH, qlen, JI, j, g, JI[j, JI_PRIO])
+                _qpush(QH, qlen, JI, j, g, JI[j, JI_PRIO], thr_i)
                 JF[j, JF_TQ] = t
                 n_wait += 1
                 wake_grid = g
@@ -1577,7 +1592,11 @@ def _field_one(
                     if policy == 1:
                         best = -1
                         best_len = 0
-                        for e in range(nb_ptr[g], nb_ptr[g + 1]):
+                        if qlen[nq] == 0:
+                            e_end = 0  # no queue needs help: skip the neighbours
+                        else:
+                            e_end = nb_ptr[g + 1]
+                        for e in range(nb_ptr[g], e_end):
                             h = nb_idx[e]
                             if qlen[h] >= thr and qlen[h] > best_len:
                                 best = h
@@ -1593,7 +1612,7 @@ def _field_one(
                 _idle_push(k, g, IDL, GI, reg_idle)
                 continue
             p = JI[j, JI_PRIO]
-            _qremove(QH, qlen, JI, j)
+            _qremove(QH, qlen, JI, j, thr_i)
             if p < 3:
                 n_wait -= 1
                 if JI[j, JI_FIRST] == 1 and JI[j, JI_COUNT] == 1:
@@ -1805,7 +1824,7 @@ def field_run(
     JF = np.empty((jc, N_JF), np.float64)
     free = np.empty(jc, np.int64)
     QH = np.empty((nq * NPR, 2), np.int64)
-    qlen = np.empty(nq, np.int64)
+    qlen = np.empty(nq + 1, np.int64)  # the last: queues at the help threshold
     SI = np.empty((n_staff, N_SI), np.int64)
     SF = np.empty((n_staff, N_SF), np.float64)
     IDL = np.empty((n_staff, 2), np.int64)
