@@ -6,7 +6,9 @@ strip labelling of the unit centroids, balanced on tickets; ``--partition`` grow
 contiguous layout with :func:`gridopt.partition.grow_layout` instead), places the field
 staff in the grid nearest their home, builds :meth:`gridopt.sim.SimConfig.from_city` and
 times :func:`gridopt.sim.simulate`. The configuration is cached (``--cache FILE``) so that
-repeated timings skip the city build. Compile time is paid before the timing.
+repeated timings skip the city build. Compile time is paid before the timing; the timing
+is the whole :func:`~gridopt.sim.simulate` call (wall and CPU time: on a shared machine the
+CPU time over the threads is what the run takes on idle cores).
 
 Run: ``.venv/bin/python benchmarks/sim_city.py [--households 1000000] [--reps 100]``
 """
@@ -121,23 +123,30 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     simulate(cfg.replace(horizon=2 * 1440.0, warmup=0.0, drain=0.0), replications=1, seed=0)
     print(f"compile/warm-up: {time.perf_counter() - t0:.1f} s", flush=True)
+    load0 = os.getloadavg()
     cpu0 = time.process_time()
+    w0 = time.perf_counter()
     res = simulate(cfg, replications=args.reps, seed=args.seed, threads=args.threads)
+    wall = time.perf_counter() - w0
     cpu = time.process_time() - cpu0
     s = res.stats
     load = os.getloadavg()
+    # Timed: the whole simulate() call (random streams, kernel inputs, replications,
+    # statistics); not timed: the city build (or cache read) and the compile above. CPU time
+    # over the threads is the wall time the run takes on that many otherwise idle cores.
     print(
-        f"{args.reps} replications x 1 year: {s['runtime_s']:.1f} s on {s['threads']} threads, "
+        f"{args.reps} replications x 1 year: {wall:.1f} s wall for simulate() on "
+        f"{s['threads']} threads (replications {s['runtime_s']:.1f} s), "
         f"{s['events'] / args.reps / 1e6:.2f} M events/replication, "
-        f"{s['events_per_s'] / 1e6:.2f} M events/s "
-        f"({s['events_per_s'] / s['threads'] / 1e6:.2f} M/s/thread); "
-        f"CPU {cpu:.1f} s ({cpu / args.reps:.2f} s/replication); "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"{s['events'] / wall / 1e6:.2f} M events/s; "
+        f"CPU {cpu:.1f} s ({cpu / args.reps:.3f} s/replication, {cpu / s['threads']:.1f} s "
+        f"over {s['threads']} idle cores); load average before {load0[0]:.2f}, after "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     for k in ("response_onsite_mean", "response_fix_mean", "sla_share", "utilisation"):
         e = res.kpis[k]
         print(f"  {k:<22s} {e.mean:10.4g} [{e.low:.4g}, {e.high:.4g}]")
-    return 0 if s["runtime_s"] <= args.target else 1
+    return 0 if wall <= args.target else 1
 
 
 if __name__ == "__main__":

@@ -83,9 +83,11 @@ class Estimate:
 
 @functools.lru_cache(maxsize=256)
 def _t975(df: int) -> float:
-    from scipy.stats import t
+    # scipy.special's inverse of Student's t (what scipy.stats.t.ppf calls) without the
+    # second it takes to import scipy.stats on a first call
+    from scipy.special import stdtrit
 
-    return float(t.ppf(0.975, df))
+    return float(stdtrit(df, 0.975))
 
 
 def erlang_c(arrival_rate: float, service_rate: float, c: int) -> dict[str, float]:
