@@ -325,6 +325,21 @@ def test_campaign_funnel_and_lift(line4):
     assert res.kpis["sales_sms"].mean == pytest.approx(f[0, 4])
 
 
+def test_recorded_and_plain_runs_agree(line4):
+    """Recording keeps the on-site arrival as an event of its own; a plain run settles it
+    when the job is assigned. Both must give the same figures (up to summation order)."""
+    cfg = line4.replace(
+        outage_rate=1.0, fix_probability=0.7, ticket_rate=[12.0, 9.0, 6.0, 3.0], policy="hybrid"
+    )
+    plain = simulate(cfg, replications=2, seed=3)
+    rec = simulate(cfg, replications=2, seed=3, record_events=True)
+    assert rec.stats["events"] > plain.stats["events"]  # the on-site arrivals
+    n_onsite = int((rec.events.event == "on_site").sum())
+    assert n_onsite == int((rec.events.event == "assign").sum()) > 0
+    for k, v in plain.replications.items():
+        np.testing.assert_allclose(rec.replications[k], v, rtol=1e-9, err_msg=k)
+
+
 def test_events_frame(line4):
     res = simulate(line4, replications=2, seed=1, record_events=True, max_records=500)
     ev = res.events
