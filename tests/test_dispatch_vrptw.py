@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridopt.dispatch import _kernels as K
 from gridopt.dispatch import read_solomon, solve_vrptw
@@ -224,6 +226,41 @@ def test_kernel_check_routes_and_costs():
     assert out.tolist() == [2, 0]
     assert K.check_routes(route, rlen, d, z, z, due, demand, 1.0, out) == 2
     assert out.tolist() == [2, 1]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_iter=st.integers(1, 400))
+def test_kernel_incremental_cost_equals_full_cost(seed, n_iter):
+    # the search keeps its cost by deltas of the touched routes: it must equal a full
+    # recount, for the current and the best solution, and both must stay feasible
+    inst = random_instance(seed % 1000, n_customers=25)
+    x, y = inst["x"], inst["y"]
+    d = np.floor(np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :]) * 10).astype(np.int64)
+    service, ready, due = (
+        np.round(inst[k] * 10).astype(np.int64) for k in ("service", "ready", "due")
+    )
+    n, n_routes, cap = len(x), 25, 12.0  # a vehicle per customer: the start never fails
+    route, rlen = np.zeros((n_routes, n), np.int32), np.zeros(n_routes, np.int32)
+    order = np.random.default_rng(seed).permutation(np.arange(1, n)).astype(np.int32)
+    assert K.greedy_build(d, service, ready, due, inst["demand"], cap, order, route, rlen) == 0
+    out = np.zeros(n_routes, np.int64)
+    start = K.route_costs(route, rlen, d, out)
+    best_route, best_rlen = route.copy(), rlen.copy()
+    cost = np.array([start, start], np.int64)
+    neigh = (np.argsort(d[:, 1:], axis=1, kind="stable") + 1).astype(np.int32)
+    stats = np.zeros(K.N_STATS, np.int64)
+    state = np.array([seed], np.uint64)
+    params = np.array([10.0, 10.0, 0.5, 0.01])
+    K.sisr_search(
+        d, service, ready, due, inst["demand"], cap, neigh, route, rlen, best_route, best_rlen,
+        cost, state, n_iter, 50.0, 1.0, params, stats,
+    )  # fmt: skip
+    assert cost[0] == K.route_costs(route, rlen, d, out)
+    assert cost[1] == K.route_costs(best_route, best_rlen, d, out) <= start
+    for r, ln in ((route, rlen), (best_route, best_rlen)):
+        assert K.check_routes(r, ln, d, service, ready, due, inst["demand"], cap, out) == 0
+        assert sorted(r[k, j] for k in range(n_routes) for j in range(ln[k])) == list(range(1, n))
+    assert stats[K.STAT_ACCEPTED] + stats[K.STAT_FAILED] <= n_iter
 
 
 @pytest.mark.parametrize("name", ["C101", "R101", "RC105"])
