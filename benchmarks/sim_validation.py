@@ -16,7 +16,7 @@ import time
 
 from scipy.stats import binom
 
-from gridopt.sim import SimConfig, erlang_c, erlang_c_within, simulate
+from gridopt.sim import Estimate, SimConfig, erlang_c, erlang_c_within, simulate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +61,15 @@ def main(argv: list[str] | None = None) -> int:
                     f"[{est.low:>10.4f}, {est.high:>10.4f}]  {'yes' if ok else 'NO'}"
                 )
             # Little's law: L = lambda W (sampled), within 1 %
-            L, lw = res.kpis["in_system_mean"], res.kpis["little_lambda_w"]
+            if "in_system_mean" in res.kpis:
+                L, lw = res.kpis["in_system_mean"], res.kpis["little_lambda_w"]
+            else:
+                # field engine: waiting tickets plus busy staff; no travel and one visit,
+                # so arrival to fixed is the sojourn
+                reps = res.replications
+                span = cfg.horizon - cfg.warmup
+                L = Estimate.of(reps["backlog_mean"] + reps["busy_staff_mean"])
+                lw = Estimate.of(reps["arrivals"] / span * reps["response_fix_mean"])
             little_ok = abs(L.mean - lw.mean) <= 0.01 * lw.mean
             print(
                 f"{c:>3} {load:>5.2f} {'little L=lW':<14} {ref['L']:>10.4f} {L.mean:>10.4f} "
