@@ -908,7 +908,8 @@ def _mip_solve(
         bounds=Bounds(0.0, 1.0),
         options=options,
     )
-    bound = float(getattr(res, "mip_dual_bound", -math.inf) or -math.inf)
+    bound = getattr(res, "mip_dual_bound", None)
+    bound = -math.inf if bound is None or not math.isfinite(bound) else float(bound)
     stats = {"n_vars": p, "mip_status": int(res.status), "mip_bound": bound}
     if res.x is None:
         status = "infeasible" if res.status == 2 else "time_limit"
@@ -919,7 +920,9 @@ def _mip_solve(
     obj = float(model.cost[choice].sum())
     if res.status == 0:
         return _Solved("optimal", choice, obj, obj, stats)
-    return _Solved("feasible", choice, obj, math.ceil(bound - 1e-6), stats)
+    # the dual bound is infinite when the limit hits before the root LP is solved
+    lower = math.ceil(bound - 1e-6) if math.isfinite(bound) else -math.inf
+    return _Solved("feasible", choice, obj, lower, stats)
 
 
 def _solve_fixed(
@@ -1029,7 +1032,8 @@ def _solve_fixed(
             # every solution cheaper than the old incumbent lies in the reduced model
             bound = ub
             break
-        bound = max(bound, math.ceil(min(ex.bound, ub) - 1e-6))
+        if math.isfinite(min(ex.bound, ub)):
+            bound = max(bound, math.ceil(min(ex.bound, ub) - 1e-6))
         if better:
             got = _lagrangian_fixing(c, w, cap, elig, u, ub, n_iter=30)
             assert got is not None
