@@ -974,11 +974,12 @@ def recom_balance(
                     parent[:s], order[:s], nxt[:s], in_tree[:s],
                 ):  # fmt: skip
                     continue
-                carve(
+                w_cut = carve(
                     order[:s], parent[:s], lv[:s], tg[:n_g], tau, 1.0, rng, sums[:s, :m],
                     in_tree[:s], part[:s], cum,
                 )  # fmt: skip
-                ok = True
+                # a failed carve leaves parts empty: never accept that
+                ok = w_cut < np.inf
                 for p in range(s):
                     u = members[p]
                     if frozen[u] != 0 and group[part[p]] != labels[u]:

@@ -476,6 +476,7 @@ class _Search:
         itau = np.ascontiguousarray(1.0 / sc.tau)
         tot = np.ascontiguousarray(self.state["tot"].copy())
         n, k = self.lab.shape[0], sc.n_grids
+        lab0 = self.lab.copy()
         w_ex = np.full((k, m), _W_EX)
         hist = np.zeros(1000)
         hist_r = np.zeros(50)
@@ -525,6 +526,12 @@ class _Search:
                 break
             if max_chunks is not None and n_chunks >= max_chunks:
                 break
+        counts = np.bincount(self.lab, minlength=k)
+        if (counts == 0).any():  # never hand back a layout with an empty grid
+            log.warning("balance phase emptied a grid; keeping the layout it started from")
+            self.lab[:] = lab0
+            counts = np.bincount(self.lab, minlength=k)
+        self.sizes[:] = counts
         self.resync()
         return done
 
