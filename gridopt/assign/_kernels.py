@@ -83,7 +83,17 @@ def _worst(d, k):
 
 @njit(cache=True, nogil=True)
 def gap_state(cost, weight, assign, load):
-    """Recompute ``load`` (int64, shape (m,)) in place; return the total cost."""
+    """Recompute ``load`` (int64, shape (m,)) in place; return the total cost.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = np.array([[1.0, 4.0, 2.0], [3.0, 1.0, 2.0]])
+    >>> w = np.array([[2, 1, 2], [1, 2, 2]], dtype=np.int64)
+    >>> load = np.zeros(2, dtype=np.int64)
+    >>> gap_state(c, w, np.array([0, 0, 1], dtype=np.int32), load), load.tolist()
+    (7.0, [3, 2])
+    """
     m = load.shape[0]
     for i in range(m):
         load[i] = 0
@@ -129,6 +139,30 @@ def gap_search(cost, weight, cap, elig, assign, load, pen, tabu, best, info, rng
     -------
     int
         1 when the target objective was reached, else 0.
+
+    Examples
+    --------
+    Two agents of capacity 3, three jobs; the optimum (cost 6) puts jobs 0 and 1 on
+    agent 1 and job 2 on agent 0:
+
+    >>> import numpy as np
+    >>> c = np.array([[1.0, 4.0, 2.0], [3.0, 1.0, 2.0]])
+    >>> w = np.array([[2, 1, 2], [1, 2, 2]], dtype=np.int64)
+    >>> cap = np.array([3, 3], dtype=np.int64)
+    >>> el = np.ones((2, 3), dtype=np.bool_)
+    >>> a = np.zeros(3, dtype=np.int32)
+    >>> load = np.zeros(2, dtype=np.int64)
+    >>> info = np.zeros(INFO_SIZE)
+    >>> info[INFO_BEST], info[INFO_TARGET] = np.inf, -np.inf
+    >>> info[INFO_CUR] = gap_state(c, w, a, load)
+    >>> params = np.array([1, 3, 1.1, 0.9, 0.01, 100, 50, 1, 2, 3, 1.0])
+    >>> best = np.full(3, -1, dtype=np.int32)
+    >>> tabu = np.zeros((2, 3), dtype=np.int64)
+    >>> rng = np.array([1], dtype=np.uint64)
+    >>> gap_search(c, w, cap, el, a, load, np.ones(2), tabu, best, info, rng, params, 200)
+    0
+    >>> best.tolist(), float(info[INFO_BEST])
+    ([1, 1, 0], 6.0)
     """
     m, n = cost.shape
     over = np.zeros(m, dtype=np.int64)
@@ -471,6 +505,18 @@ def gap_lagrangian(cost, weight, cap, elig, u, ub, n_iter, tab, count):
     -------
     float
         The best bound found.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = np.array([[1.0, 4.0, 2.0], [3.0, 1.0, 2.0]])
+    >>> w = np.array([[2, 1, 2], [1, 2, 2]], dtype=np.int64)
+    >>> cap = np.array([3, 3], dtype=np.int64)
+    >>> el = np.ones((2, 3), dtype=np.bool_)
+    >>> u, count = np.zeros(3), np.zeros(3, dtype=np.int64)
+    >>> tab = np.empty((4, 4))
+    >>> round(gap_lagrangian(c, w, cap, el, u, 6.0, 200, tab, count), 6)  # the optimum is 6
+    6.0
     """
     m, n = cost.shape
     cur = u.copy()
@@ -535,6 +581,24 @@ def gap_lagrangian_fix(cost, weight, cap, elig, u, fwd, bwd, lb_in, lb_out):
     -------
     float
         ``L(u)``.
+
+    Examples
+    --------
+    With the multipliers of :func:`gap_lagrangian`'s example, forcing job 1 onto agent 0
+    lifts the bound to 7 > 6: that pair is in no optimal solution.
+
+    >>> import numpy as np
+    >>> c = np.array([[1.0, 4.0, 2.0], [3.0, 1.0, 2.0]])
+    >>> w = np.array([[2, 1, 2], [1, 2, 2]], dtype=np.int64)
+    >>> cap = np.array([3, 3], dtype=np.int64)
+    >>> el = np.ones((2, 3), dtype=np.bool_)
+    >>> u, count = np.zeros(3), np.zeros(3, dtype=np.int64)
+    >>> fwd, bwd = np.empty((4, 4)), np.empty((4, 4))
+    >>> _ = gap_lagrangian(c, w, cap, el, u, 6.0, 200, fwd, count)
+    >>> lb_in, lb_out = np.empty((2, 3)), np.empty((2, 3))
+    >>> _ = gap_lagrangian_fix(c, w, cap, el, u, fwd, bwd, lb_in, lb_out)
+    >>> lb_in.round(2).tolist()
+    [[6.0, 7.0, 6.0], [6.0, 6.0, 6.0]]
     """
     m, n = cost.shape
     lag = 0.0
