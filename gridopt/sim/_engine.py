@@ -14,6 +14,9 @@ compile shorter.) The kernels allocate nothing and keep no reference counts
 without reference counting no atomic increments hit array headers shared by the threads.
 A job cannot be interrupted, so a staff member's on-site arrival is settled when the job is
 assigned (its job end is the only event scheduled) unless events are being recorded.
+The draws of every ticket (``_new_ticket``, ``_duration``, ``_normal``) are inlined where
+they are used (``inline="always"``): a call would pass the generator state's array struct
+field by field for every draw.
 
 * :func:`mmc_run`: the plain M/M/c queue (arrival and departure events) used for the
   Erlang C validation and the speed targets.
@@ -251,7 +254,7 @@ def _expo(s, i):
     return -np.log(1.0 - _unif(s, i))
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _normal(s, i):
     """Standard normal by inversion (Acklam's rational approximation, relative error
     below 1.2e-9): one uniform, and no logarithm or cosine in the central 95 %."""
@@ -357,7 +360,7 @@ def _gamma1(s, i, k):
             return d * v * boost
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _duration(s, i, dist, mean, cv, sig):
     """A positive duration with the given mean and coefficient of variation.
 
@@ -799,7 +802,7 @@ def _rec(ev, n_ev, t, kind, num, k, g, p, val):
         ev[n_ev, 6] = val
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _new_ticket(j, ta, g, jt, st, stream, P, dist, seg_cum, JI, JF, num, kpi):
     """Fill job slot j; draws come in a fixed order per ticket (common random numbers)."""
     JI[j, JI_GRID] = g
