@@ -19,6 +19,7 @@ from conftest import sizes
 from ortools.sat.python import cp_model
 
 from gridopt.assign import OwnerLimits, assign_owners, solve_gap
+from gridopt.assign.gap import _warm_kernels
 from gridopt.model import SKILL_SENIOR, Staff
 from gridopt.synth import generate_city
 
@@ -48,6 +49,12 @@ def _textbook_gap(c, w, cap) -> float:
     solver.parameters.max_time_in_seconds = 60
     solver.solve(mdl)
     return solver.objective_value
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compiled():
+    """Load (or compile) solve_gap's Numba kernels once, outside every timed call."""
+    _warm_kernels()
 
 
 @pytest.mark.parametrize("n_jobs", GAP_JOBS)
