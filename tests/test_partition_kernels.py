@@ -108,19 +108,3 @@ def test_patience_stops_a_feasible_run_early() -> None:
     assert res.feasible, res.violations
     assert res.runtime < 30.0
     assert 0.0 <= res.stats["time_to_feasible"] <= res.runtime
-
-
-def test_tree_bisect_path_exact_split() -> None:
-    # path 0-1-2-3-4-5 of unit values, 3 grids of 2: the first exact cut is after unit 1
-    u = path_units(6)
-    members = np.arange(6, dtype=np.int64)
-    pos = np.arange(6, dtype=np.int64)
-    cut = np.zeros(6, dtype=np.uint8)
-    j = PK.tree_bisect(
-        members, pos, u.indptr, u.indices, np.ones((6, 1)), np.full(6, -1, dtype=np.int64),
-        np.array([2.0]), 1, 2, 3, np.array([20.0]), 4, 0.0, np.array([3], dtype=np.uint64),
-        *(np.zeros(6, dtype=np.int64) for _ in range(3)), np.zeros(6, dtype=np.uint8),
-        np.zeros((6, 3)), cut,
-    )  # fmt: skip
-    assert j == 2
-    assert cut.tolist() == [0, 0, 1, 1, 1, 1]

@@ -308,68 +308,6 @@ def _network_diameters(D, labels, k) -> NDArray[np.float64]:
     return out
 
 
-def _tree_seed(
-    units: Units,
-    attrs: NDArray[np.float64],
-    target: NDArray[np.float64],
-    tau: NDArray[np.float64],
-    locked: NDArray[np.int64],
-    rng: np.random.Generator,
-    krng: NDArray[np.uint64],
-    n_trees: int = 200,
-) -> NDArray[np.int32]:
-    """Recursive bisection along random spanning trees (GerryChain's recursive tree cut).
-
-    The units are split in two groups of j and n - j grids (any j: on tree-like unit
-    graphs the cut edges are nearly forced), each as close to its group target as the
-    best of ``n_trees`` uniform spanning trees allows (groups of several grids aim twice
-    as tight as the tolerance, so that their own splits can fit), then each group again,
-    down to single grids. Every grid is connected when the unit graph is.
-    """
-    n, m = attrs.shape
-    k = target.shape[0]
-    pos = np.full(n, -1, dtype=np.int64)
-    lab = np.full(n, -1, dtype=np.int32)
-    itau = 1.0 / tau
-    parent, order, nxt = (np.zeros(n, dtype=np.int64) for _ in range(3))
-    in_tree = np.zeros(n, dtype=np.uint8)
-    cut = np.zeros(n, dtype=np.uint8)
-    sums = np.zeros((n, m + 2))
-    stack: list[tuple[NDArray[np.int64], list[int]]] = [
-        (np.arange(n, dtype=np.int64), list(range(k)))
-    ]
-    while stack:
-        mem, grids = stack.pop()
-        if len(grids) == 1 or mem.size <= 1:
-            lab[mem] = grids[0]
-            continue
-        kk = len(grids)
-        lk_here = locked[mem]
-        if (lk_here >= 0).any():
-            # locked units name their grids: keep the grid order, halves only
-            j_min = j_max = kk // 2
-        else:
-            j_min, j_max = 1, kk - 1
-        side = np.full(n, -1, dtype=np.int64)
-        g_first = grids[: kk // 2]
-        side[mem] = np.where(np.isin(lk_here, g_first), 1, np.where(lk_here >= 0, 0, -1))
-        members = rng.permutation(mem)
-        s = members.size
-        pos[members] = np.arange(s)
-        j = PK.tree_bisect(
-            members, pos, units.indptr, units.indices, attrs, side,
-            np.ascontiguousarray(target[grids].mean(axis=0)), j_min, j_max, kk, itau,
-            n_trees, 0.5, krng, parent[:s], order[:s], nxt[:s], in_tree[:s], sums[:s], cut[:s],
-        )  # fmt: skip
-        j = max(1, j)
-        g_in, g_out = grids[:j], grids[j:]
-        pos[members] = -1
-        c = cut[:s].astype(bool)
-        stack.append((members[c], g_in))
-        stack.append((members[~c], g_out))
-    return lab
-
-
 class _Search:
     """One annealing run's mutable state (labels, aggregates, counters)."""
 
