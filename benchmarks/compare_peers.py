@@ -229,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--city-seed", type=int, default=None, help="seed of the sample city (default --seed)"
     )
+    parser.add_argument(
+        "--scale-tolerances",
+        type=float,
+        default=1.0,
+        help="multiply every tolerance (e.g. 2: households 10 %%, tickets 20 %%)",
+    )
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     args = parser.parse_args(argv)
@@ -237,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown tools {unknown}; known: {list(TOOLS)}", file=sys.stderr)
         return 2
+    if not args.scale_tolerances > 0:
+        print("error: --scale-tolerances must be > 0", file=sys.stderr)
+        return 2
+    for name in TOLERANCES:
+        TOLERANCES[name] *= args.scale_tolerances
     city_seed = args.seed if args.city_seed is None else args.city_seed
     city = generate_city(n_households=args.households, seed=city_seed, days=0)
     units = build_units(city.households, ticket_model=city.ticket_model, barriers=city.barriers)
