@@ -45,6 +45,7 @@ TOLERANCES = {
     "installs_per_day": 0.10,
     "service_minutes_per_day": 0.10,
 }
+DEFAULT_TOLERANCES = dict(TOLERANCES)
 LOAD = "service_minutes_per_day"
 
 
@@ -246,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.scale_tolerances > 0:
         print("error: --scale-tolerances must be > 0", file=sys.stderr)
         return 2
-    for name in TOLERANCES:
-        TOLERANCES[name] *= args.scale_tolerances
+    # from the defaults, so that calling main() twice does not compound the scale
+    TOLERANCES.update({k: v * args.scale_tolerances for k, v in DEFAULT_TOLERANCES.items()})
     city_seed = args.seed if args.city_seed is None else args.city_seed
     city = generate_city(n_households=args.households, seed=city_seed, days=0)
     units = build_units(city.households, ticket_model=city.ticket_model, barriers=city.barriers)
