@@ -581,7 +581,7 @@ def _touches(i, skip, g, labels, indptr, indices):
 def balance_search(
     labels, attrs, itarget, itau, indptr, indices, frozen, sizes, tot, margin, w_ex,
     n_iter, p_swap, bfs_limit, group_limit, contiguous, history, rng, stamp, mark, queue,
-    vec, out,
+    vec, focus_i, focus_j, out,
 ):  # fmt: skip
     """Late-acceptance descent towards balance; stops once every grid is in tolerance.
 
@@ -590,7 +590,9 @@ def balance_search(
     with the start cost); ``rng`` a (1,) uint64 xorshift state; ``stamp``/``mark``/
     ``queue`` the scratch of ``can_remove``; ``vec`` (m,) float64 scratch. A unit whose
     leaving would split its grid moves with the pieces (at most ``group_limit`` units
-    each) that hang on it. ``out`` (4,) float64 receives the final cost, proposals
+    each) that hang on it. ``focus_i``/``focus_j`` (int64, same length, may be empty)
+    are unit pairs across a border of an out-of-tolerance grid: half of the proposals
+    draw from them. ``out`` (4,) float64 receives the final cost, proposals
     evaluated, accepted moves, and the number of out-of-tolerance (grid, attribute)
     pairs left.
     """
@@ -607,11 +609,21 @@ def balance_search(
     it = 0
     while it < n_iter and n_bad > 0:
         it += 1
-        i = _randint(rng, n)
+        # half of the proposals cross a border of a grid that was out of tolerance when
+        # the chunk started (``focus_i``/``focus_j``: unit pairs), the rest go anywhere
+        if focus_i.shape[0] > 0 and _next(rng) < 0.5:
+            e = _randint(rng, focus_i.shape[0])
+            i = focus_i[e]
+            j = focus_j[e]
+        else:
+            i = _randint(rng, n)
+            deg = indptr[i + 1] - indptr[i]
+            if deg == 0:
+                continue
+            j = indices[indptr[i] + _randint(rng, deg)]
         deg = indptr[i + 1] - indptr[i]
         if deg == 0 or frozen[i] != 0:
             continue
-        j = indices[indptr[i] + _randint(rng, deg)]
         a = labels[i]
         b = labels[j]
         if a == b:
