@@ -17,6 +17,11 @@ activity bounds on ``P + S``). "infeasible" for one bridge proves that the whole
 has no feasible layout; the relaxation ignores the other territories, so "feasible"
 proves nothing.
 
+The same holds at a cut vertex ``v``: the components of ``G - v`` that are too light for a
+territory of their own all belong, with ``v``, to the one territory that holds ``v``; it
+is infeasible if that union is already too heavy, or if no connected set of another
+component of ``G - v`` that touches ``v`` brings every activity into the window.
+
 Writes ``OUT/bounds.csv`` (instance, proven_infeasible, bridge, piece size, the piece's
 activity shares of a mean territory, seconds) and prints one line per instance.
 """
@@ -97,6 +102,44 @@ def prove(
             if status == "INFEASIBLE":
                 return True, details
             best = best or details
+    # cut vertices: every component of G - v too light for a territory of its own (and v)
+    # lies in the one territory that holds v; that territory must balance with a connected
+    # set S of one other component of G - v that touches v
+    for v in nx.articulation_points(g):
+        comps = list(nx.connected_components(nx.restricted_view(g, [v], [])))
+        light = []
+        for comp in comps:
+            if len(comp) > len(g) // 2:
+                continue
+            shares = {k: sum(int(g.nodes[n][k]) for n in comp) / mean[k] for k in ACTIVITIES}
+            if min(shares.values()) < 1 - tau:
+                light.append(comp)
+        if not light:
+            continue
+        piece = set().union(*light) | {v}
+        shares = {k: sum(int(g.nodes[n][k]) for n in piece) / mean[k] for k in ACTIVITIES}
+        if max(shares.values()) < 0.5:
+            continue
+        details = {
+            "bridge": f"cut vertex {v}",
+            "piece_units": len(piece),
+            **{f"share_{k}": round(s_, 3) for k, s_ in shares.items()},
+        }
+        if max(shares.values()) > 1 + tau:
+            return True, {**details, "cpsat": "piece alone too heavy"}
+        if min(shares.values()) >= 1 - tau:
+            continue  # the piece may be a territory by itself
+        statuses = []
+        for comp in comps:
+            if comp in light or not any(u in comp for u in g[v]):
+                continue
+            sub = g.subgraph(comp | piece)
+            statuses.append(_extension_exists(sub, piece - {v}, v, totals, p, tau, limit))
+        status = "INFEASIBLE" if all(st == "INFEASIBLE" for st in statuses) else ",".join(statuses)
+        details["cpsat"] = status
+        if status == "INFEASIBLE":
+            return True, details
+        best = best or details
     return False, best
 
 
