@@ -296,7 +296,9 @@ def partition_cmd(
         list[str] | None,
         typer.Option("--balance", help="ATTR:TOLERANCE, e.g. households:0.05; repeatable."),
     ] = None,
-    compactness: Annotated[str, typer.Option(help="inertia, diameter or none.")] = "inertia",
+    compactness: Annotated[
+        str, typer.Option(help="inertia, diameter, radius (farthest unit from the base) or none.")
+    ] = "inertia",
     compactness_weight: Annotated[
         float, typer.Option(help="Weight of compactness against balance.")
     ] = 0.3,

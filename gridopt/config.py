@@ -135,9 +135,9 @@ class GridsConfig:
                 0 < float(tau) < 1, f"grids.balance.{k}", f"tolerance must be in (0, 1), got {tau}"
             )
         _check(
-            self.compactness in ("inertia", "diameter", "none"),
+            self.compactness in ("inertia", "diameter", "radius", "none"),
             "grids.compactness",
-            f"must be inertia, diameter or none, got {self.compactness!r}",
+            f"must be inertia, diameter, radius or none, got {self.compactness!r}",
         )
         for name in (
             "weight_balance",

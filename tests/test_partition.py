@@ -180,3 +180,24 @@ def test_group_districts(grid12: Units) -> None:
     assert is_contiguous(grid12, h.unit_district, 2)
     with pytest.raises(InputError, match="n_grids"):
         group_districts(grid12, res.labels, 9, seed=0, time_limit=1)
+
+
+def test_radius_compactness(grid12: Units) -> None:
+    # the radius objective: farthest unit from its grid's base, against balance alone
+    obj_r = Objective(balance=OBJ3.balance, compactness="radius", compactness_weight=5.0)
+    obj_n = Objective(balance=OBJ3.balance, compactness="none")
+    kw = {"seed": 2, "max_iterations": 200_000, "time_limit": 1e6}
+    res_r = partition(grid12, 6, obj_r, **kw)
+    res_n = partition(grid12, 6, obj_n, **kw)
+    assert res_r.feasible, res_r.violations
+    # independent check of the reported radius: distance of every unit to its grid base
+    bx, by = grid12.x[res_r.bases], grid12.y[res_r.bases]
+    lab = res_r.labels
+    radius = np.hypot(grid12.x - bx[lab], grid12.y - by[lab]).max()
+    assert res_r.score.max_radius == pytest.approx(radius)
+    # the same layout measured without the radius term has a larger farthest distance
+    lab_n = res_n.labels
+    cx = np.bincount(lab_n, weights=grid12.x) / np.bincount(lab_n)
+    cy = np.bincount(lab_n, weights=grid12.y) / np.bincount(lab_n)
+    spread_n = np.hypot(grid12.x - cx[lab_n], grid12.y - cy[lab_n]).max()
+    assert radius < spread_n

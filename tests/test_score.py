@@ -94,6 +94,15 @@ def test_diameter_hand_checked(line4: Units) -> None:
     assert s.max_diameter == 2.0
 
 
+def test_radius_hand_checked(line4: Units) -> None:
+    # units at x = 0, 100, 200, 300; bases at x = 0 and x = 300
+    obj = Objective(balance={"households": 0.5}, compactness="radius")
+    s = Scorer(line4, 2, obj, base_xy=[[0.0, 0.0], [300.0, 0.0]]).evaluate([0, 0, 0, 1])
+    assert s.max_radius == pytest.approx(200.0)
+    assert np.isnan(s.max_diameter)
+    assert s.terms["compactness"] > 0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -150,12 +159,12 @@ def _scorer(compactness: str, n_grids: int) -> Scorer:
     return Scorer(_UNITS, n_grids, obj, base_xy=bases, previous=prev, distance=_D)
 
 
-_SCORERS = {c: _scorer(c, 4) for c in ("inertia", "diameter")}
+_SCORERS = {c: _scorer(c, 4) for c in ("inertia", "diameter", "radius")}
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    compactness=st.sampled_from(["inertia", "diameter"]),
+    compactness=st.sampled_from(["inertia", "diameter", "radius"]),
     labels=st.lists(st.integers(0, 3), min_size=30, max_size=30),
     unit=st.integers(0, 29),
     other=st.integers(0, 29),

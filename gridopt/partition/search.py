@@ -837,7 +837,8 @@ def partition(
         st = np.asarray(stations, dtype=np.float64)
         base_xy[: st.shape[0]] = st
     scorer = Scorer(work, k, objective, base_xy=base_xy, previous=previous, distance=distance)
-    free_bases = objective.travel_weight > 0
+    # bases follow the grids when travel or the radius is measured to them
+    free_bases = objective.travel_weight > 0 or objective.compactness == "radius"
     frozen = (lk >= 0).astype(np.uint8)
     init = None if initial is None else scorer.check_labels(initial)
     violations_pre = _precheck(scorer, lk)

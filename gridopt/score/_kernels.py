@@ -11,7 +11,9 @@ Score of a layout (all coefficients are precomputed by the caller)::
   + coef[1] * sum_i load_i * |p_i - base_g|   (travel to the grid base)
   + coef[2] * cut length                       (border: length of edges between grids)
   + coef[3] * sum_i hh_i [label_i != prev_i]   (stability)
-  + coef[4] * (max_g diam_g + mean_g diam_g) / 2   (diameter on the distance matrix D)
+  + coef[4] * (max_g diam_g + mean_g diam_g) / 2   (diameter on the distance matrix D; with
+                                                    D empty (0, 0): radius, the largest
+                                                    distance from a unit to its grid base)
 
 ``itarget`` (n_grids, n_attributes) holds 1 / target (multiplications are cheaper than
 divisions in the delta kernels).
@@ -21,7 +23,7 @@ State arrays kept by the caller and updated in place by the ``apply_*`` kernels:
 - ``tot`` (n_grids, n_attributes): attribute totals per grid.
 - ``mom`` (n_grids, 4): mass W, W*x, W*y, W*(x^2 + y^2) per grid.
 - ``acc`` (3,): travel sum, cut length, stability weight moved.
-- ``diam`` (n_grids,): grid diameters (only when ``coef[4] > 0``).
+- ``diam`` (n_grids,): grid diameters or radii (only when ``coef[4] > 0``).
 """
 
 from __future__ import annotations
@@ -106,7 +108,18 @@ def _collect(labels, g, skip, extra, members):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _diam_after_remove(labels, a, i, D, diam_a, members):
+def _diam_after_remove(labels, a, i, D, diam_a, members, x, y, bx, by):
+    """Extent of grid a without unit i: diameter on D, or (D empty) radius about a's base."""
+    if D.shape[0] == 0:
+        if _dist(x, y, i, bx, by, a) < diam_a:
+            return diam_a
+        best = 0.0
+        for u in range(labels.shape[0]):
+            if labels[u] == a and u != i:
+                d = _dist(x, y, u, bx, by, a)
+                if d > best:
+                    best = d
+        return best
     # i is not an end of a diametral pair: the diameter stays
     ecc = 0.0
     for u in range(labels.shape[0]):
@@ -121,7 +134,11 @@ def _diam_after_remove(labels, a, i, D, diam_a, members):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _diam_after_add(labels, b, i, D, diam_b):
+def _diam_after_add(labels, b, i, D, diam_b, x, y, bx, by):
+    """Extent of grid b with unit i added (diameter on D, or radius about b's base)."""
+    if D.shape[0] == 0:
+        d = _dist(x, y, i, bx, by, b)
+        return d if d > diam_b else diam_b
     best = diam_b
     for u in range(labels.shape[0]):
         if labels[u] == b:
@@ -129,6 +146,19 @@ def _diam_after_add(labels, b, i, D, diam_b):
             if d > best:
                 best = d
     return best
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _extent_members(members, n_members, D, x, y, bx, by, g):
+    """Extent of the units ``members`` as grid g (diameter on D, or radius about g's base)."""
+    if D.shape[0] == 0:
+        best = 0.0
+        for p in range(n_members):
+            d = _dist(x, y, members[p], bx, by, g)
+            if d > best:
+                best = d
+        return best
+    return _diam_members(members, n_members, D)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -196,13 +226,20 @@ def full_eval(
     dterm = 0.0
     if coef[4] != 0.0:
         diam[:] = 0.0
-        for i in range(n):
-            gi = labels[i]
-            for j in range(i + 1, n):
-                if labels[j] == gi:
-                    d = D[i, j]
-                    if d > diam[gi]:
-                        diam[gi] = d
+        if D.shape[0] == 0:  # radius: farthest unit from the grid's base
+            for i in range(n):
+                gi = labels[i]
+                d = _dist(x, y, i, bx, by, gi)
+                if d > diam[gi]:
+                    diam[gi] = d
+        else:
+            for i in range(n):
+                gi = labels[i]
+                for j in range(i + 1, n):
+                    if labels[j] == gi:
+                        d = D[i, j]
+                        if d > diam[gi]:
+                            diam[gi] = d
         dterm = _diam_term(diam, -1, 0.0, -1, 0.0)
     acc[0] = travel
     acc[1] = cut
@@ -263,8 +300,8 @@ def delta_move(
         p = prev[i]
         d += coef[3] * hh[i] * (_ne(b, p) - _ne(a, p))
     if coef[4] != 0.0:
-        da = _diam_after_remove(labels, a, i, D, diam[a], members)
-        db = _diam_after_add(labels, b, i, D, diam[b])
+        da = _diam_after_remove(labels, a, i, D, diam[a], members, x, y, bx, by)
+        db = _diam_after_add(labels, b, i, D, diam[b], x, y, bx, by)
         d += coef[4] * (_diam_term(diam, a, da, b, db) - _diam_term(diam, -1, 0.0, -1, 0.0))
     return d
 
@@ -308,8 +345,8 @@ def apply_move(
     p = prev[i]
     acc[2] += hh[i] * (_ne(b, p) - _ne(a, p))
     if coef[4] != 0.0:
-        da = _diam_after_remove(labels, a, i, D, diam[a], members)
-        db = _diam_after_add(labels, b, i, D, diam[b])
+        da = _diam_after_remove(labels, a, i, D, diam[a], members, x, y, bx, by)
+        db = _diam_after_add(labels, b, i, D, diam[b], x, y, bx, by)
         diam[a] = da
         diam[b] = db
     labels[i] = b
@@ -378,9 +415,9 @@ def delta_swap(
         d += coef[3] * (hh[i] * (_ne(b, pi) - _ne(a, pi)) + hh[j] * (_ne(a, pj) - _ne(b, pj)))
     if coef[4] != 0.0:
         na = _collect(labels, a, i, j, members)
-        da = _diam_members(members, na, D)
+        da = _extent_members(members, na, D, x, y, bx, by, a)
         nb = _collect(labels, b, j, i, members)
-        db = _diam_members(members, nb, D)
+        db = _extent_members(members, nb, D, x, y, bx, by, b)
         d += coef[4] * (_diam_term(diam, a, da, b, db) - _diam_term(diam, -1, 0.0, -1, 0.0))
     return d
 
@@ -439,8 +476,8 @@ def delta_moves_batch(
             p = prev[i]
             d += coef[3] * hh[i] * (_ne(b, p) - _ne(a, p))
         if coef[4] != 0.0:
-            da = _diam_after_remove(labels, a, i, D, diam[a], members)
-            db = _diam_after_add(labels, b, i, D, diam[b])
+            da = _diam_after_remove(labels, a, i, D, diam[a], members, x, y, bx, by)
+            db = _diam_after_add(labels, b, i, D, diam[b], x, y, bx, by)
             d += coef[4] * (_diam_term(diam, a, da, b, db) - _diam_term(diam, -1, 0.0, -1, 0.0))
         out[q] = d
 
@@ -854,8 +891,8 @@ def anneal(
             p = prev[i]
             d += coef[3] * hh[i] * (_ne(b, p) - _ne(a, p))
         if coef[4] != 0.0:
-            da = _diam_after_remove(labels, a, i, D, diam[a], members)
-            db = _diam_after_add(labels, b, i, D, diam[b])
+            da = _diam_after_remove(labels, a, i, D, diam[a], members, x, y, bx, by)
+            db = _diam_after_add(labels, b, i, D, diam[b], x, y, bx, by)
             d += coef[4] * (_diam_term(diam, a, da, b, db) - _diam_term(diam, -1, 0.0, -1, 0.0))
         if d > 0.0 and _next(rng) >= np.exp(-d / temp):
             continue

@@ -39,7 +39,7 @@ __all__ = ["Objective", "Score", "Scorer", "COMPACTNESS"]
 
 log = logging.getLogger("gridopt.score")
 
-COMPACTNESS: tuple[str, ...] = ("inertia", "diameter", "none")
+COMPACTNESS: tuple[str, ...] = ("inertia", "diameter", "radius", "none")
 
 
 def _finite_nonneg(name: str, value: float) -> float:
@@ -67,10 +67,13 @@ class Objective:
         n_grids). Per-grid targets are rescaled to sum to the attribute total.
     balance_weights : mapping of str to float, optional
         Weight of each attribute's soft penalty (default 1).
-    compactness : {"inertia", "diameter", "none"}
+    compactness : {"inertia", "diameter", "radius", "none"}
         ``"inertia"``: mass-weighted moment of inertia about each grid's centroid (O(1)
         delta). ``"diameter"``: (largest + mean) grid diameter on a distance matrix
-        passed to :class:`Scorer` (for up to a few thousand units).
+        passed to :class:`Scorer` (for up to a few thousand units). ``"radius"``:
+        (largest + mean) over grids of the largest straight-line distance from a unit to
+        its grid base (a station, or the partitioner's centre unit of the grid), O(1) per
+        move unless the farthest unit leaves.
     compactness_weight, travel_weight, border_weight, stability_weight : float
         Weights (>= 0) of the normalised compactness, travel (load times distance to the
         grid base), border (cut-edge length) and stability (share of households that
@@ -174,6 +177,9 @@ class Score:
         Raw travel (load x metres), cut-edge length (metres), households moved.
     max_diameter : float
         Largest grid diameter (only with ``compactness="diameter"``, else NaN).
+    max_radius : float
+        Largest distance from a unit to its grid base, metres (only with
+        ``compactness="radius"``, else NaN).
     """
 
     total: float
@@ -184,6 +190,7 @@ class Score:
     border_length: float
     moved: float
     max_diameter: float
+    max_radius: float = float("nan")
 
 
 class Scorer:
@@ -364,6 +371,9 @@ class Scorer:
         if obj.compactness == "diameter":
             scale = float(self.D.max()) / math.sqrt(k) if self.D.size else 1.0
             self.coef[4] = obj.compactness_weight / max(scale, 1e-12)
+        if obj.compactness == "radius":
+            # a typical grid's radius is about twice its RMS distance to the centroid
+            self.coef[4] = obj.compactness_weight / max(2.0 * self.r_typ, 1e-12)
 
     # --------------------------------------------------------------------- state
 
@@ -516,5 +526,10 @@ class Scorer:
             travel=float(st["acc"][0]),
             border_length=float(st["acc"][1]),
             moved=float(st["acc"][2]) if self.has_previous else 0.0,
-            max_diameter=float(st["diam"].max()) if self.coef[4] != 0 else float("nan"),
+            max_diameter=float(st["diam"].max())
+            if self.coef[4] != 0 and self.objective.compactness == "diameter"
+            else float("nan"),
+            max_radius=float(st["diam"].max())
+            if self.coef[4] != 0 and self.objective.compactness == "radius"
+            else float("nan"),
         )
