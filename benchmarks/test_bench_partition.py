@@ -40,6 +40,7 @@ def _report(benchmark, units, res, k):
     benchmark.extra_info.update(
         n_units=units.n_units, n_grids=k, status=res.status, runtime_s=res.runtime,
         seed_time_s=res.stats["seed_time"], proposals_per_s=rate,
+        time_to_feasible_s=res.stats.get("time_to_feasible"),
         proposals_per_numpy_full=rate * t_numpy,
         **{f"max_dev_{a}": v for a, v in res.score.max_deviation.items()},
     )  # fmt: skip
