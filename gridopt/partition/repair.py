@@ -71,11 +71,10 @@ def grow_group(
     la = np.asarray(labels)[rows]
     lb = np.asarray(labels)[units.indices]
     cross = la != lb
-    # border edge counts between grids
-    border = np.zeros((k, k), dtype=np.int64)
-    np.add.at(border, (la[cross], lb[cross]), 1)
-    tot = np.zeros((k, attrs.shape[1]))
-    np.add.at(tot, np.asarray(labels), attrs)
+    lab = np.asarray(labels)
+    tot = np.stack(
+        [np.bincount(lab, weights=attrs[:, t], minlength=k) for t in range(attrs.shape[1])], 1
+    )
     group = [int(start)]
     while True:
         gs = np.array(group)
@@ -86,7 +85,9 @@ def grow_group(
             return group
         if len(group) >= max_grids:
             return group
-        shared = border[gs].sum(axis=0)
+        # border edges from the group to each other grid
+        out = cross & np.isin(la, gs)
+        shared = np.bincount(lb[out], minlength=k)
         shared[gs] = 0
         if shared.max() <= 0:
             return group
