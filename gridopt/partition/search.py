@@ -774,10 +774,11 @@ def partition(
         ``iterations``) about ten times a second at most.
     balance_share : float
         Share of each restart's time that the balance-first phase may use before the
-        annealing starts (it stops as soon as every grid is within tolerance): moves,
-        swaps, group moves and merge-and-split of two to four grids on the sum of squared
-        deviations in units of the tolerance, with breakout weights on persistent
-        violations.
+        annealing starts: moves, swaps, group moves and merge-and-split of two to four
+        grids on the sum of squared deviations in units of the tolerance, with breakout
+        weights on persistent violations. It stops as soon as every grid is within
+        tolerance, or once 8 rounds in a row lower the excess over the tolerances by
+        less than 1 % (the annealing then closes the last gaps).
     patience : float, optional
         Stop a restart once its best layout is feasible and has not improved for this
         many seconds (``stats["time_to_feasible"]`` says when the first feasible layout
