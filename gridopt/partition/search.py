@@ -498,13 +498,19 @@ class _Search:
                 best_exc, stall = exc, 0
             else:
                 stall += 1
-            if self.repair and self.contiguity and k > 1 and stall >= 2:
-                # stalled: re-cut a violating grid with its neighbours exactly
-                if self._repair(tot, deadline, tried, max_chunks is not None):
+            if stall_rounds is not None and stall >= stall_rounds:
+                # stalled: one exact re-cut of the worst grid with its neighbours, then
+                # hand over to the annealing if that does not fix it
+                if (
+                    self.repair
+                    and self.contiguity
+                    and k > 1
+                    and self._repair(tot, deadline, tried, max_chunks is not None)
+                ):
                     best_exc, stall = np.inf, 0
                     if not (np.abs(tot / sc.target - 1.0) > sc.tau[None, :] + 1e-12).any():
                         break
-            if stall_rounds is not None and stall >= stall_rounds:
+                    continue
                 stalled = True
                 break
         counts = np.bincount(self.lab, minlength=k)
@@ -785,8 +791,9 @@ def partition(
         was found).
     repair : bool
         When the balance phase stalls with grids out of tolerance, re-cut the worst grid
-        with its neighbours exactly (CP-SAT: connected, within every tolerance, fewest
-        units moved; see :func:`~gridopt.partition.repair.repair_group`).
+        with its neighbours exactly once before handing over (CP-SAT: connected, within
+        every tolerance, fewest units moved; see
+        :func:`~gridopt.partition.repair.repair_group`).
 
     Returns
     -------
