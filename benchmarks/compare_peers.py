@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/compare_peers.py --out out/peers            # one city, ~5 min
-    python benchmarks/compare_peers.py --households 30000 --city-seed 0,1,2,3 --out out/peers
+    python benchmarks/compare_peers.py --city-seed 0,1,2,3 --out out/peers      # four cities
 
 Tools: gridopt ``partition`` (multi-attribute balance, contiguity, compactness), spopt
 ``Skater`` and ``AZP`` (``n_clusters = N``, the balanced attributes as their homogeneity

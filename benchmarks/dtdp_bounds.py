@@ -82,6 +82,10 @@ def prove(
     g = nx.read_graphml(path)
     totals = {a: sum(int(d[a]) for _, d in g.nodes(data=True)) for a in ACTIVITIES}
     mean = {a: totals[a] / p for a in ACTIVITIES}
+
+    def shares_of(nodes: set) -> dict[str, float]:
+        return {k: sum(int(g.nodes[n][k]) for n in nodes) / mean[k] for k in ACTIVITIES}
+
     best: dict[str, object] = {}
     for u, v in nx.bridges(g):
         cut = nx.restricted_view(g, [], [(u, v)])
@@ -89,7 +93,7 @@ def prove(
             piece = nx.node_connected_component(cut, a)
             if len(piece) > len(g) // 2:
                 continue
-            shares = {k: sum(int(g.nodes[n][k]) for n in piece) / mean[k] for k in ACTIVITIES}
+            shares = shares_of(piece)
             if min(shares.values()) >= 1 - tau or max(shares.values()) < 0.5:
                 continue  # a territory may fit inside, or the piece is too small to matter
             status = _extension_exists(g, piece, b, totals, p, tau, limit)
@@ -107,17 +111,11 @@ def prove(
     # set S of one other component of G - v that touches v
     for v in nx.articulation_points(g):
         comps = list(nx.connected_components(nx.restricted_view(g, [v], [])))
-        light = []
-        for comp in comps:
-            if len(comp) > len(g) // 2:
-                continue
-            shares = {k: sum(int(g.nodes[n][k]) for n in comp) / mean[k] for k in ACTIVITIES}
-            if min(shares.values()) < 1 - tau:
-                light.append(comp)
+        light = [c for c in comps if len(c) <= len(g) // 2 and min(shares_of(c).values()) < 1 - tau]
         if not light:
             continue
         piece = set().union(*light) | {v}
-        shares = {k: sum(int(g.nodes[n][k]) for n in piece) / mean[k] for k in ACTIVITIES}
+        shares = shares_of(piece)
         if max(shares.values()) < 0.5:
             continue
         details = {

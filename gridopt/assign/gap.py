@@ -1184,7 +1184,8 @@ def solve_gap(
         adaptive overload penalties per agent; Numba) whose best solution hints CP-SAT;
         0 turns it off. A tenth is enough: with ``parallel_search`` the search keeps
         running beside the exact stage, which gains from the earlier start (on the
-        Chu-Beasley sets 0.1 beat 0.3 on types C and D and tied on A and B). When it reaches the LP bound the result is optimal at once.
+        Chu-Beasley sets 0.1 beat 0.3 on types C and D and tied on A and B). When it
+        reaches the LP bound the result is optimal at once.
         With ``deterministic`` its length is a number of iterations set by the share
         and the instance size, not by the clock.
     lagrangian : bool

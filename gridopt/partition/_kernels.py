@@ -621,8 +621,7 @@ def balance_search(
             if deg == 0:
                 continue
             j = indices[indptr[i] + _randint(rng, deg)]
-        deg = indptr[i + 1] - indptr[i]
-        if deg == 0 or frozen[i] != 0:
+        if frozen[i] != 0:
             continue
         a = labels[i]
         b = labels[j]

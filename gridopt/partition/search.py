@@ -45,7 +45,6 @@ from gridopt.errors import InputError, first_rows
 from gridopt.model import Layout, Units
 from gridopt.partition import _kernels as PK
 from gridopt.partition.contiguity import attach_islands, grid_components, repair_contiguity
-from gridopt.partition.repair import grow_group, repair_group
 from gridopt.partition.seed import grow_layout
 from gridopt.score import _kernels as K
 from gridopt.score.objective import Objective, Score, Scorer
@@ -315,7 +314,7 @@ class _Search:
     """One annealing run's mutable state (labels, aggregates, counters)."""
 
     def __init__(self, scorer: Scorer, labels: NDArray[np.int32], frozen: NDArray[np.uint8], contiguity: bool,
-                 rng: np.random.Generator, free_bases: bool, repair: bool = False) -> None:  # fmt: skip
+                 rng: np.random.Generator, free_bases: bool) -> None:  # fmt: skip
         self.sc = scorer
         self.lab = labels
         self.frozen = frozen
@@ -333,9 +332,6 @@ class _Search:
         self.recom_tried = 0
         self.n_trees = 8
         self.recom_accepted = 0
-        self.repair = repair
-        self.repair_tried = 0
-        self.repair_done = 0
         u = scorer.units
         self.adj = sparse.csr_matrix(
             (np.ones(u.indices.shape[0]), u.indices, u.indptr), shape=(n, n)
@@ -405,27 +401,19 @@ class _Search:
         )  # fmt: skip
 
     def balance(
-        self,
-        deadline: float,
-        bfs_limit: int,
-        group_limit: int,
-        chunk: int,
-        max_chunks: int | None,
-        stall_rounds: int | None = None,
-    ) -> tuple[int, bool]:
+        self, deadline: float, bfs_limit: int, group_limit: int, chunk: int, max_chunks: int | None
+    ) -> int:
         """Balance-first phase: late-acceptance descent until every grid is in tolerance.
 
         Runs chunks of ``chunk`` proposals until the layout is feasible, ``deadline``
-        (perf_counter seconds) passes, ``max_chunks`` chunks are done or (with
-        ``stall_rounds``) that many rounds in a row fail to lower the excess over the
-        tolerances by 1 %; returns the proposals evaluated and whether it stalled. The
-        state is resynchronised afterwards.
+        (perf_counter seconds) passes, ``max_chunks`` chunks are done or ``_STALL_ROUNDS``
+        rounds in a row fail to lower the excess over the tolerances by 1 %; returns the
+        proposals evaluated. The state is resynchronised afterwards.
         """
         sc = self.sc
         m = sc.attrs.shape[1]
-        stalled = False
         if m == 0 or self.feasible():
-            return 0, False
+            return 0
         itau = np.ascontiguousarray(1.0 / sc.tau)
         tot = np.ascontiguousarray(self.state["tot"].copy())
         n, k = self.lab.shape[0], sc.n_grids
@@ -447,7 +435,6 @@ class _Search:
         done = 0
         n_chunks = 0
         best_exc, stall = np.inf, 0
-        tried: set[tuple[int, ...]] = set()
         while True:
             # breakout: violations that persist weigh more, which reshapes the landscape
             # around a local minimum; the late-acceptance lists restart at the new cost
@@ -498,21 +485,8 @@ class _Search:
                 best_exc, stall = exc, 0
             else:
                 stall += 1
-            if stall_rounds is not None and stall >= stall_rounds:
-                # stalled: one exact re-cut of the worst grid with its neighbours, then
-                # hand over to the annealing if that does not fix it
-                if (
-                    self.repair
-                    and self.contiguity
-                    and k > 1
-                    and self._repair(tot, deadline, tried, max_chunks is not None)
-                ):
-                    best_exc, stall = np.inf, 0
-                    if not (np.abs(tot / sc.target - 1.0) > sc.tau[None, :] + 1e-12).any():
-                        break
-                    continue
-                stalled = True
-                break
+            if stall >= _STALL_ROUNDS:
+                break  # stalled: the annealing closes the last gaps
         counts = np.bincount(self.lab, minlength=k)
         if (counts == 0).any():  # never hand back a layout with an empty grid
             log.warning("balance phase emptied a grid; keeping the layout it started from")
@@ -520,48 +494,7 @@ class _Search:
             counts = np.bincount(self.lab, minlength=k)
         self.sizes[:] = counts
         self.resync()
-        return done, stalled
-
-    def _repair(
-        self, tot: NDArray[np.float64], deadline: float, tried: set[tuple[int, ...]], det: bool
-    ) -> bool:
-        """Exact re-cut (CP-SAT) of the worst violating grid with its neighbours.
-
-        Updates ``self.lab``, ``self.sizes`` and ``tot`` in place and returns True when a
-        group was re-cut within tolerance; ``tried`` collects the groups that failed
-        (none is tried twice until a repair succeeds).
-        """
-        sc = self.sc
-        left = deadline - time.perf_counter()
-        if left < 0.5:
-            return False
-        excess = (np.abs(tot / sc.target - 1.0) - sc.tau[None, :]).clip(0).sum(axis=1)
-        for g in np.argsort(-excess, kind="stable"):
-            if excess[g] <= 0:
-                break
-            grp = grow_group(sc.units, self.lab, int(g), sc.attrs, sc.target, sc.tau, max_grids=3)
-            key = tuple(sorted(grp))
-            if key in tried or len(grp) < 2:
-                continue
-            tried.add(key)
-            t_lim = min(10.0, 0.5 * left)
-            new = repair_group(
-                sc.units, self.lab, grp, sc.attrs, sc.target, sc.tau, frozen=self.frozen,
-                time_limit=t_lim, seed=int(self.krng[0] % 1_000_003), num_workers=1 if det else 2,
-                deterministic=det,
-            )  # fmt: skip
-            self.repair_tried += 1
-            if new is None:
-                return False
-            self.repair_done += 1
-            log.debug("balance phase: grids %s re-cut exactly", grp)
-            self.lab[:] = new.astype(np.int32)
-            self.sizes[:] = np.bincount(self.lab, minlength=sc.n_grids)
-            for t in range(tot.shape[1]):
-                tot[:, t] = np.bincount(self.lab, weights=sc.attrs[:, t], minlength=sc.n_grids)
-            tried.clear()
-            return True
-        return False
+        return done
 
     def _pick_pair(self) -> tuple[int, int] | None:
         """A grid (out of tolerance ones preferred) and a random neighbouring grid."""
@@ -721,7 +654,6 @@ def partition(
     progress: Progress | None = None,
     balance_share: float = 0.5,
     patience: float | None = None,
-    repair: bool = True,
 ) -> PartitionResult:
     """Cut units into ``n_grids`` connected, balanced, compact grids.
 
@@ -789,11 +721,6 @@ def partition(
         Stop a restart once its best layout is feasible and has not improved for this
         many seconds (``stats["time_to_feasible"]`` says when the first feasible layout
         was found).
-    repair : bool
-        When the balance phase stalls with grids out of tolerance, re-cut the worst grid
-        with its neighbours exactly once before handing over (CP-SAT: connected, within
-        every tolerance, fewest units moved; see
-        :func:`~gridopt.partition.repair.repair_group`).
 
     Returns
     -------
@@ -866,10 +793,10 @@ def partition(
     stopped_by_time = False
     last_report = 0.0
     m_load = scorer.attrs if scorer.attrs.shape[1] else np.ones((n, 1))
-
-    def _start_layout(seed_ss: np.random.SeedSequence, use_init: bool) -> NDArray[np.int32]:
+    for r, child in enumerate(children):
+        seed_ss, search_ss = child.spawn(2)
         ts = time.perf_counter()
-        if use_init and init is not None:
+        if r == 0 and init is not None:
             lab = init.copy()
         else:
             n_rounds = 25 if n <= 200_000 else 12
@@ -886,30 +813,24 @@ def partition(
             raise InputError(
                 "initial", "every grid needs at least one unit; empty grids", first_rows(empty)
             )
+        lab = np.ascontiguousarray(lab, dtype=np.int32)
         stats["seed_time"] += time.perf_counter() - ts
-        return np.ascontiguousarray(lab, dtype=np.int32)
-
-    for r, child in enumerate(children):
-        seed_ss, search_ss = child.spawn(2)
-        lab = _start_layout(seed_ss, r == 0)
         rng = np.random.default_rng(search_ss)
-        srch = _Search(scorer, lab, frozen, contiguity, rng, free_bases, repair)
+        srch = _Search(scorer, lab, frozen, contiguity, rng, free_bases)
         t_begin = time.perf_counter()
         restarts_left = len(children) - r
         budget_end = t_begin + max(0.0, (deadline - t_begin) / restarts_left)
         # balance first: reach every tolerance before the annealing weighs compactness;
-        # the phase hands over early when it stalls (the annealing's penalty on the
-        # tolerances closes small gaps faster than the balance moves)
+        # a stalled phase hands over early (the annealing's penalty on the tolerances
+        # closes small gaps faster than the balance moves)
         tb = time.perf_counter()
-        done, _stalled = srch.balance(
+        stats["balance_iterations"] = stats.get("balance_iterations", 0) + srch.balance(
             t_begin + balance_share * (budget_end - t_begin),
             bfs_limit,
             max(group_limit, n // (2 * k)),
             int(min(max(2 * n, 2_000), 100_000)),
             None if max_iterations is None else 20,
-            stall_rounds=_STALL_ROUNDS,
         )
-        stats["balance_iterations"] = stats.get("balance_iterations", 0) + done
         stats["balance_time"] = stats.get("balance_time", 0.0) + time.perf_counter() - tb
         if srch.feasible() and stats.get("time_to_feasible") is None:
             stats["time_to_feasible"] = time.perf_counter() - t0
@@ -1014,8 +935,6 @@ def partition(
         stats["improving"] += int(srch.stats[3])
         stats["recom_tried"] += srch.recom_tried
         stats["recom_accepted"] += srch.recom_accepted
-        stats["repair_tried"] = stats.get("repair_tried", 0) + srch.repair_tried
-        stats["repair_done"] = stats.get("repair_done", 0) + srch.repair_done
         stats["restarts"] += 1
         ev = _evaluate(scorer, best_lab_r, free_bases)
         key = (not ev.feasible, ev.total)
