@@ -577,3 +577,79 @@ def test_solve_gap_cpu_clock_and_bad_clock():
     assert res.status == "optimal" and res.objective == expected
     with pytest.raises(InputError, match="clock: must be 'wall' or 'cpu'"):
         solve_gap(c, w, cap, clock="gpu")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gap_columns_are_exactly_the_sets_within_delta(seed):
+    from gridopt.assign import _kernels as k
+    from gridopt.assign.gap import _Columns
+
+    c, w, cap = _random_gap(seed, m=3, n=8, tight=0.4)
+    m, n = c.shape
+    el = w <= cap[:, None]
+    u = np.random.default_rng(seed).uniform(5, 35, n)
+    delta = 15.0
+    cols = _Columns(c.astype(float), w, cap, el, u, delta, 10_000)
+    assert not cols.full
+    got = {
+        (int(cols.agent[q]), tuple(cols.jobs[cols.start[q] : cols.start[q + 1]].tolist())): s
+        for q, s in enumerate(cols.slack)
+    }
+    expected = {}
+    for i in range(m):
+        sets = [
+            s
+            for r in range(n + 1)
+            for s in itertools.combinations(range(n), r)
+            if w[i, list(s)].sum() <= cap[i]
+        ]
+        profit = {s: float(sum(u[j] - c[i, j] for j in s)) for s in sets}
+        best = max(profit.values())
+        for s, p in profit.items():
+            if best - p <= delta + 1e-9:
+                expected[(i, s)] = best - p
+    assert got.keys() == expected.keys()
+    for key, s in expected.items():
+        assert got[key] == pytest.approx(s)
+    assert np.all(np.diff(cols.slack) >= 0)  # sorted for the branch and bound
+    # the bit masks match the job lists
+    for q in range(cols.n_cols):
+        bits = {j for j in range(n) if (int(cols.mask[q, j // 64]) >> (j % 64)) & 1}
+        assert bits == set(cols.jobs[cols.start[q] : cols.start[q + 1]].tolist())
+    # a full buffer is reported, not overrun
+    assert _Columns(c.astype(float), w, cap, el, u, delta, 3).full
+    assert k.SPP_SIZE == 4
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_exact_columns_finds_and_proves_the_optimum(seed):
+    from gridopt.assign.gap import _exact_columns
+
+    c, w, cap = _random_gap(seed, m=3, n=7, tight=0.4)
+    m, n = c.shape
+    opt = _brute_force(c, w, cap.astype(float))
+    if np.isinf(opt):
+        pytest.skip("infeasible draw")
+    el = w <= cap[:, None]
+    worst = int(c.max(axis=0).sum()) + 1  # above every assignment
+    agent, obj, lower, stats = _exact_columns(c, w, cap, el, np.zeros(n), worst, 60.0)
+    assert agent is not None and obj == opt and lower == opt
+    load = np.bincount(agent, weights=w[agent, np.arange(n)], minlength=m)
+    assert (load <= cap).all() and c[agent, np.arange(n)].sum() == opt
+    assert all(level["complete"] for level in stats["columns_levels"])
+    # with the optimum as incumbent nothing better exists, and the bound says so
+    agent2, obj2, lower2, _ = _exact_columns(c, w, cap, el, np.zeros(n), int(opt), 60.0)
+    assert agent2 is None and obj2 == opt and lower2 == opt
+    # a node budget instead of the clock gives the same answer on every run
+    runs = [_exact_columns(c, w, cap, el, np.zeros(n), worst, 60.0, max_nodes=4) for _ in range(2)]
+    assert runs[0][1:3] == runs[1][1:3]
+
+
+def test_solve_gap_columns_off_and_on_agree():
+    c, w, cap = _random_gap(21, m=4, n=9, tight=0.3)
+    expected = _brute_force(c, w, cap.astype(float))
+    if np.isinf(expected):
+        pytest.skip("infeasible draw")
+    for share in (0.0, 0.8):
+        res = solve_gap(c, w, cap, time_limit=3, seed=0, num_workers=1, columns=share)
+        assert res.status == "optimal" and res.objective == expected

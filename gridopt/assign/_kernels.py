@@ -12,7 +12,12 @@ Capacity overload is allowed and priced by one adaptive penalty per agent: it gr
 while the agent is overloaded and shrinks while it is not, so the search oscillates
 around the border of feasibility (Yagiura, Ibaraki and Glover's adaptive weights). After
 ``stall`` iterations without a better feasible solution the search restarts from the
-best one with a random kick. Kernels never validate: the caller passes C-contiguous
+best one with a random kick.
+
+:func:`gap_columns` and :func:`spp_search` are the exact stage: the first lists every
+job set of one agent within a slack budget of its Lagrangian knapsack optimum, the
+second covers jobs and agents exactly by such sets (branch and bound with a Lagrangian
+bound per node, resumable). Kernels never validate: the caller passes C-contiguous
 arrays of the documented dtypes and allocates every ``out``/state array.
 """
 
@@ -633,3 +638,391 @@ def gap_lagrangian_fix(cost, weight, cap, elig, u, fwd, bwd, lb_in, lb_out):
             lb_in[i, j] += lag
             lb_out[i, j] += lag
     return lag
+
+
+# ----------------------------------------------- exact search over near-optimal columns
+
+# slots of the float64 ``info`` state array of spp_search
+SPP_DEPTH = 0  # current depth (-1: the search is complete)
+SPP_NODES = 1  # nodes expanded so far
+SPP_CAP = 2  # largest total slack still of interest (lowered by each solution found)
+SPP_BEST = 3  # total slack of the best solution found (inf while none)
+SPP_SIZE = 4
+
+_TOL = 1e-6
+
+
+@njit(cache=True, nogil=True)
+def gap_columns(cost, weight, elig, u, i, cap_i, bwd, floor, col_jobs, col_start, col_val, n_cols):
+    """Append every job set of agent ``i`` whose Lagrangian profit is at least ``floor``.
+
+    A column is a set ``S`` of jobs that fits agent ``i``'s capacity; its profit is
+    ``sum(u[j] - cost[i, j] for j in S)``. The sets are enumerated depth first over the
+    jobs in order; ``bwd`` (from :func:`_knap_backward` for agent ``i``) bounds the
+    best profit a partial set can still reach, so only branches that can end at or
+    above ``floor`` are entered (the empty set included when it qualifies).
+
+    Parameters
+    ----------
+    cost, weight, elig, u
+        As in :func:`gap_lagrangian`.
+    i, cap_i : int
+        The agent and its capacity.
+    bwd : ndarray of float64, shape (n + 1, >= cap_i + 1)
+        ``_knap_backward`` table of agent ``i`` at ``u``.
+    floor : float
+        Least profit of a column.
+    col_jobs : ndarray of int32
+        Out: the jobs of all columns, one after the other.
+    col_start : ndarray of int64
+        Out: column ``c`` holds ``col_jobs[col_start[c]:col_start[c + 1]]``;
+        ``col_start[n_cols]`` must hold the number of jobs written so far.
+    col_val : ndarray of float64
+        Out: the profit of each column.
+    n_cols : int
+        Columns already stored.
+
+    Returns
+    -------
+    int
+        The new number of columns, or -1 when the output arrays are full.
+
+    Examples
+    --------
+    Agent 0 of capacity 3, jobs of weight 2, 1, 2 and profits 3, 1, 2 (u - cost):
+    the sets within 1 of the best profit 4 are {0, 1} (4), {0} (3) and {1, 2} (3).
+
+    >>> import numpy as np
+    >>> c = np.zeros((1, 3)); w = np.array([[2, 1, 2]], dtype=np.int64)
+    >>> u = np.array([3.0, 1.0, 2.0]); el = np.ones((1, 3), dtype=np.bool_)
+    >>> bwd = np.empty((4, 4)); _knap_backward(c, w, el, u, 0, 3, bwd)
+    >>> jobs = np.empty(16, np.int32); start = np.zeros(8, np.int64); val = np.empty(7)
+    >>> n = gap_columns(c, w, el, u, 0, 3, bwd, 3.0, jobs, start, val, 0)
+    >>> [jobs[start[k]:start[k + 1]].tolist() for k in range(n)], val[:n].tolist()
+    ([[0, 1], [0], [1, 2]], [4.0, 3.0, 3.0])
+    """
+    n = cost.shape[1]
+    st_k = np.empty(n + 1, np.int64)
+    st_r = np.empty(n + 1, np.int64)
+    st_p = np.empty(n + 1)
+    phase = np.zeros(n + 1, np.int64)
+    inc = np.zeros(n + 1, np.int64)
+    nz = col_start[n_cols]
+    d = 0
+    st_k[0] = 0
+    st_r[0] = cap_i
+    st_p[0] = 0.0
+    while d >= 0:
+        k = st_k[d]
+        r = st_r[d]
+        p = st_p[d]
+        if k == n:
+            if n_cols + 1 >= col_start.size or nz + d > col_jobs.size:
+                return -1
+            for t in range(d):
+                if inc[t] == 1:
+                    col_jobs[nz] = st_k[t]
+                    nz += 1
+            col_val[n_cols] = p
+            n_cols += 1
+            col_start[n_cols] = nz
+            d -= 1
+            continue
+        if phase[d] == 0:  # first branch: take job k
+            phase[d] = 1
+            wk = weight[i, k]
+            if elig[i, k] and wk <= r:
+                p2 = p + u[k] - cost[i, k]
+                if p2 + bwd[k + 1, r - wk] >= floor - _TOL:
+                    inc[d] = 1
+                    d += 1
+                    st_k[d] = k + 1
+                    st_r[d] = r - wk
+                    st_p[d] = p2
+                    phase[d] = 0
+            continue
+        if phase[d] == 1:  # second branch: leave job k out
+            phase[d] = 2
+            if p + bwd[k + 1, r] >= floor - _TOL:
+                inc[d] = 0
+                d += 1
+                st_k[d] = k + 1
+                st_r[d] = r
+                st_p[d] = p
+                phase[d] = 0
+            continue
+        d -= 1
+    return n_cols
+
+
+@njit(cache=True, nogil=True)
+def spp_search(
+    mask, col_agent, col_slack, col_jobs, col_start, n_jobs, n_agents,
+    buf, bbuf, lvl, br, used, cov, aused, chosen, best_sel, v, info, params, node_limit,
+):  # fmt: skip
+    """Branch and bound: exact cover of jobs and agents by columns within a slack budget.
+
+    Every job and every agent must be covered by exactly one chosen column (a column
+    is one agent's job set; the empty set covers its agent only). The total slack of
+    the chosen columns must stay at or below ``info[SPP_CAP]``; each solution found
+    lowers the cap to its own slack minus one (integral costs), so a complete search
+    ends with the cheapest solution within the first cap, or proves there is none.
+
+    Each node relaxes "every job once" with multipliers ``v`` (a few subgradient
+    steps, warm-started from the parent): the bound is ``sum(v[j])`` over the jobs
+    left plus, per agent left, its cheapest candidate at reduced slack
+    ``slack - sum(v[j] for j in column)``. Columns whose reduced slack exceeds their
+    agent's cheapest by more than the budget left are dropped below the node. When the
+    cheapest columns happen to cover every job once they are a solution. The search
+    branches on the row (job or agent) with the fewest candidates, trying its columns
+    in order of reduced slack (columns must be sorted by slack). Resumable: all state lives in the arrays.
+
+    Parameters
+    ----------
+    mask : ndarray of uint64, shape (n_cols, ceil(n_jobs / 64))
+        Job bits of each column.
+    col_agent : ndarray of int64, shape (n_cols,)
+    col_slack : ndarray of float64, shape (n_cols,)
+        Non-decreasing.
+    col_jobs, col_start
+        Jobs of each column (as written by :func:`gap_columns`).
+    n_jobs, n_agents : int
+    buf, bbuf : ndarray of int64
+        Scratch for the candidate and branch lists of all depths
+        (``n_cols * (n_agents + 1)`` each).
+    lvl, br : ndarray of int64, shapes (n_agents + 2, 2) and (n_agents + 2, 3)
+        Per depth: candidate list (start, end) and branch list (start, end, next;
+        next < 0 marks a node not yet expanded).
+    used : ndarray of float64, shape (n_agents + 2,)
+        Slack used above each depth.
+    cov : ndarray of uint64, shape (n_agents + 2, words)
+        Jobs covered above each depth.
+    aused : ndarray of bool, shape (n_agents,)
+    chosen, best_sel : ndarray of int64, shape (n_agents + 1,)
+        The column chosen at each depth; the best solution's columns (out).
+    v : ndarray of float64, shape (n_agents + 2, n_jobs)
+        Multipliers of each depth.
+    info : ndarray of float64, shape (SPP_SIZE,)
+        State (see the ``SPP_*`` slots).
+    params : ndarray of float64, shape (2,)
+        Subgradient steps at the root and at every other node.
+    node_limit : int
+        Nodes to expand in this call.
+
+    Returns
+    -------
+    int
+        1 when the search is complete, else 0.
+
+    Examples
+    --------
+    See :func:`gridopt.assign.gap._exact_columns`, which sets the arrays up.
+    """
+    words = mask.shape[1]
+    n_rows = n_jobs + n_agents
+    cnt = np.zeros(n_rows, np.int64)
+    amin = np.empty(n_agents)
+    arg = np.empty(n_agents, np.int64)
+    g = np.empty(n_jobs)
+    vb = np.empty(n_jobs)
+    left = np.empty(n_jobs, np.bool_)
+    newcov = np.empty(words, np.uint64)
+    d = int(info[SPP_DEPTH])
+    nodes = 0
+    while d >= 0 and nodes < node_limit:
+        if br[d, 2] < 0:  # expand the node at depth d
+            nodes += 1
+            cap = info[SPP_CAP] - used[d]
+            br[d, 0] = 0 if d == 0 else br[d - 1, 1]
+            br[d, 1] = br[d, 0]
+            br[d, 2] = br[d, 0]
+            n_left = 0
+            for j in range(n_jobs):
+                left[j] = (cov[d, j >> 6] >> np.uint64(j & 63)) & np.uint64(1) == 0
+                if left[j]:
+                    n_left += 1
+            if d == n_agents:
+                if n_left == 0 and used[d] <= info[SPP_CAP] + _TOL:
+                    info[SPP_BEST] = used[d]
+                    info[SPP_CAP] = used[d] - 1.0 + _TOL
+                    for t in range(n_agents):
+                        best_sel[t] = chosen[t]
+                continue
+            steps = int(params[0]) if d == 0 else int(params[1])
+            best_b = -np.inf
+            theta = 1.0
+            pruned = False
+            for it in range(steps + 1):
+                for a in range(n_agents):
+                    amin[a] = np.inf
+                    arg[a] = -1
+                for t in range(lvl[d, 0], lvl[d, 1]):
+                    c = buf[t]
+                    a = col_agent[c]
+                    r = col_slack[c]
+                    for q in range(col_start[c], col_start[c + 1]):
+                        r -= v[d, col_jobs[q]]
+                    if r < amin[a]:
+                        amin[a] = r
+                        arg[a] = c
+                b = 0.0
+                for j in range(n_jobs):
+                    if left[j]:
+                        b += v[d, j]
+                for a in range(n_agents):
+                    if not aused[a]:
+                        b += amin[a]
+                if b > best_b:
+                    best_b = b
+                    for j in range(n_jobs):
+                        vb[j] = v[d, j]
+                if best_b > cap + _TOL:
+                    pruned = True
+                    break
+                if it == steps:
+                    break
+                for j in range(n_jobs):
+                    g[j] = 1.0 if left[j] else 0.0
+                for a in range(n_agents):
+                    if not aused[a]:
+                        c = arg[a]
+                        for q in range(col_start[c], col_start[c + 1]):
+                            g[col_jobs[q]] -= 1.0
+                norm = 0.0
+                for j in range(n_jobs):
+                    norm += g[j] * g[j]
+                if norm == 0.0:
+                    # the cheapest columns cover every job once: a solution
+                    tot = used[d]
+                    for a in range(n_agents):
+                        if not aused[a]:
+                            tot += col_slack[arg[a]]
+                    if tot <= info[SPP_CAP] + _TOL:
+                        info[SPP_BEST] = tot
+                        info[SPP_CAP] = tot - 1.0 + _TOL
+                        for t in range(d):
+                            best_sel[t] = chosen[t]
+                        k = d
+                        for a in range(n_agents):
+                            if not aused[a]:
+                                best_sel[k] = arg[a]
+                                k += 1
+                        cap = info[SPP_CAP] - used[d]
+                        if best_b > cap + _TOL:
+                            pruned = True
+                    break
+                step = theta * (cap - b + 1e-3) / norm
+                for j in range(n_jobs):
+                    v[d, j] += step * g[j]
+                theta *= 0.9
+            if pruned:
+                continue
+            for j in range(n_jobs):
+                v[d, j] = vb[j]
+            # reduced slack of each candidate at the best multipliers
+            for a in range(n_agents):
+                amin[a] = np.inf
+            for t in range(lvl[d, 0], lvl[d, 1]):
+                c = buf[t]
+                r = col_slack[c]
+                for q in range(col_start[c], col_start[c + 1]):
+                    r -= vb[col_jobs[q]]
+                if r < amin[col_agent[c]]:
+                    amin[col_agent[c]] = r
+            for r in range(n_rows):
+                cnt[r] = 0
+            # keep (in place, in order) only the candidates that fit the budget at the
+            # reduced slacks: no solution below this node uses the others
+            e = lvl[d, 0]
+            for t in range(lvl[d, 0], lvl[d, 1]):
+                c = buf[t]
+                a = col_agent[c]
+                r = col_slack[c]
+                for q in range(col_start[c], col_start[c + 1]):
+                    r -= vb[col_jobs[q]]
+                if r - amin[a] + best_b > cap + _TOL:
+                    continue
+                buf[e] = c
+                e += 1
+                cnt[n_jobs + a] += 1
+                for q in range(col_start[c], col_start[c + 1]):
+                    cnt[col_jobs[q]] += 1
+            row = -1
+            least = 1 << 62
+            for j in range(n_jobs):
+                if left[j] and cnt[j] < least:
+                    least = cnt[j]
+                    row = j
+            for a in range(n_agents):
+                if not aused[a] and cnt[n_jobs + a] < least:
+                    least = cnt[n_jobs + a]
+                    row = n_jobs + a
+            lvl[d, 1] = e
+            if least == 0 or row < 0:
+                continue
+            e = br[d, 0]
+            for t in range(lvl[d, 0], lvl[d, 1]):
+                c = buf[t]
+                if row >= n_jobs:
+                    if col_agent[c] != row - n_jobs:
+                        continue
+                elif (mask[c, row >> 6] >> np.uint64(row & 63)) & np.uint64(1) == 0:
+                    continue
+                bbuf[e] = c
+                e += 1
+            br[d, 1] = e
+            # try the branches in order of reduced slack (the best guide to good covers)
+            e0 = br[d, 0]
+            if e - e0 > 1:
+                key = np.empty(e - e0)
+                for t in range(e0, e):
+                    c = bbuf[t]
+                    r = col_slack[c]
+                    for q in range(col_start[c], col_start[c + 1]):
+                        r -= vb[col_jobs[q]]
+                    key[t - e0] = r - amin[col_agent[c]]
+                order = np.argsort(key, kind="mergesort")
+                tmp = bbuf[e0:e].copy()
+                for t in range(e - e0):
+                    bbuf[e0 + t] = tmp[order[t]]
+            continue
+        if br[d, 2] >= br[d, 1]:  # node exhausted: back up
+            d -= 1
+            if d >= 0:
+                aused[col_agent[chosen[d]]] = False
+            continue
+        c = bbuf[br[d, 2]]
+        br[d, 2] += 1
+        s1 = used[d] + col_slack[c]
+        if s1 > info[SPP_CAP] + _TOL:
+            continue
+        chosen[d] = c
+        aused[col_agent[c]] = True
+        for w in range(words):
+            newcov[w] = cov[d, w] | mask[c, w]
+            cov[d + 1, w] = newcov[w]
+        used[d + 1] = s1
+        for j in range(n_jobs):
+            v[d + 1, j] = v[d, j]
+        e = lvl[d, 1]
+        lvl[d + 1, 0] = e
+        for t in range(lvl[d, 0], lvl[d, 1]):
+            c2 = buf[t]
+            if s1 + col_slack[c2] > info[SPP_CAP] + _TOL:
+                break
+            if aused[col_agent[c2]]:
+                continue
+            clash = False
+            for w in range(words):
+                if mask[c2, w] & newcov[w] != 0:
+                    clash = True
+                    break
+            if not clash:
+                buf[e] = c2
+                e += 1
+        lvl[d + 1, 1] = e
+        br[d + 1, 2] = -1
+        d += 1
+    info[SPP_DEPTH] = d
+    info[SPP_NODES] += nodes
+    return 1 if d < 0 else 0
