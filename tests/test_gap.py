@@ -581,7 +581,6 @@ def test_solve_gap_cpu_clock_and_bad_clock():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_gap_columns_are_exactly_the_sets_within_delta(seed):
-    from gridopt.assign import _kernels as k
     from gridopt.assign.gap import _Columns
 
     c, w, cap = _random_gap(seed, m=3, n=8, tight=0.4)
@@ -618,7 +617,6 @@ def test_gap_columns_are_exactly_the_sets_within_delta(seed):
         assert bits == set(cols.jobs[cols.start[q] : cols.start[q + 1]].tolist())
     # a full buffer is reported, not overrun
     assert _Columns(c.astype(float), w, cap, el, u, delta, 3).full
-    assert k.SPP_SIZE == 4
 
 
 @pytest.mark.parametrize("seed", range(5))
