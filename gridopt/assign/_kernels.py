@@ -755,6 +755,15 @@ def gap_columns(cost, weight, elig, u, i, cap_i, bwd, floor, col_jobs, col_start
     return n_cols
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _reduced(c, col_slack, col_jobs, col_start, v):
+    """Slack of column ``c`` less the multipliers ``v`` of its jobs."""
+    r = col_slack[c]
+    for q in range(col_start[c], col_start[c + 1]):
+        r -= v[col_jobs[q]]
+    return r
+
+
 @njit(cache=True, nogil=True)
 def spp_search(
     mask, col_agent, col_slack, col_jobs, col_start, n_jobs, n_agents,
@@ -825,6 +834,7 @@ def spp_search(
     arg = np.empty(n_agents, np.int64)
     g = np.empty(n_jobs)
     vb = np.empty(n_jobs)
+    rs = np.empty(mask.shape[0])  # reduced slack of each column at the current node
     left = np.empty(n_jobs, np.bool_)
     newcov = np.empty(words, np.uint64)
     d = int(info[SPP_DEPTH])
@@ -859,9 +869,7 @@ def spp_search(
                 for t in range(lvl[d, 0], lvl[d, 1]):
                     c = buf[t]
                     a = col_agent[c]
-                    r = col_slack[c]
-                    for q in range(col_start[c], col_start[c + 1]):
-                        r -= v[d, col_jobs[q]]
+                    r = _reduced(c, col_slack, col_jobs, col_start, v[d])
                     if r < amin[a]:
                         amin[a] = r
                         arg[a] = c
@@ -919,16 +927,14 @@ def spp_search(
                 continue
             for j in range(n_jobs):
                 v[d, j] = vb[j]
-            # reduced slack of each candidate at the best multipliers
+            # reduced slack of each candidate at the best multipliers (kept in ``rs``)
             for a in range(n_agents):
                 amin[a] = np.inf
             for t in range(lvl[d, 0], lvl[d, 1]):
                 c = buf[t]
-                r = col_slack[c]
-                for q in range(col_start[c], col_start[c + 1]):
-                    r -= vb[col_jobs[q]]
-                if r < amin[col_agent[c]]:
-                    amin[col_agent[c]] = r
+                rs[c] = _reduced(c, col_slack, col_jobs, col_start, vb)
+                if rs[c] < amin[col_agent[c]]:
+                    amin[col_agent[c]] = rs[c]
             for r in range(n_rows):
                 cnt[r] = 0
             # keep (in place, in order) only the candidates that fit the budget at the
@@ -937,10 +943,7 @@ def spp_search(
             for t in range(lvl[d, 0], lvl[d, 1]):
                 c = buf[t]
                 a = col_agent[c]
-                r = col_slack[c]
-                for q in range(col_start[c], col_start[c + 1]):
-                    r -= vb[col_jobs[q]]
-                if r - amin[a] + best_b > cap + _TOL:
+                if rs[c] - amin[a] + best_b > cap + _TOL:
                     continue
                 buf[e] = c
                 e += 1
@@ -977,10 +980,7 @@ def spp_search(
                 key = np.empty(e - e0)
                 for t in range(e0, e):
                     c = bbuf[t]
-                    r = col_slack[c]
-                    for q in range(col_start[c], col_start[c + 1]):
-                        r -= vb[col_jobs[q]]
-                    key[t - e0] = r - amin[col_agent[c]]
+                    key[t - e0] = rs[c] - amin[col_agent[c]]
                 order = np.argsort(key, kind="mergesort")
                 tmp = bbuf[e0:e].copy()
                 for t in range(e - e0):

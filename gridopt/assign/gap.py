@@ -984,7 +984,6 @@ def _exact_columns(
     lower = math.ceil(lag - 1e-6)
     best: NDArray[np.int64] | None = None
     stats: dict[str, Any] = {"columns_bound": lag, "columns_levels": []}
-    stats["columns_lagrangian_time"] = now() - t0
     # the candidate lists of all depths need n_cols * (m + 1) slots each
     # (and the column store about 2 n / m jobs per column): a few hundred MB at most
     max_cols = int(min(max_cols, 8_000_000 // (m + 1), 40_000_000 // (2 * n // m + 2)))
@@ -997,7 +996,6 @@ def _exact_columns(
     delta_max = gap
     delta = min(gap, 0.5)
     prev = 0.0
-    stats["columns_prep_time"] = now() - t0
     nodes = 0
 
     def more() -> bool:
@@ -1159,7 +1157,8 @@ def _solve_fixed(
     """Lagrangian fixing around the incumbent, ``exact`` on what is left, repeated.
 
     First ``columns`` of the time goes to :func:`_exact_columns` (exact search over
-    near-optimal knapsack columns). Then each round solves the model reduced to the
+    near-optimal knapsack columns; only with at most ``_COLUMNS_JOBS_PER_AGENT`` jobs
+    per agent on average). Then each round solves the model reduced to the
     pairs that can beat the incumbent (plus the incumbent) for a while; a better
     solution shrinks the next reduced model.
     ``exact`` is ``"mip"`` (HiGHS branch and cut, :func:`_mip_solve`) or ``"cpsat"``.
@@ -1180,7 +1179,17 @@ def _solve_fixed(
         "rounds": 0,
     }
     left = time_limit - (0.0 if deterministic else now() - t0)
-    if columns > 0 and bound < ub:
+
+    def refix() -> None:
+        # a better incumbent: a few more subgradient steps and a smaller reduced model
+        nonlocal keep, u, bound
+        got = _lagrangian_fixing(c, w, cap, elig, u, ub, n_iter=30)
+        assert got is not None
+        lag2, keep, u = got
+        bound = max(bound, math.ceil(lag2 - 1e-6))
+
+    # long job sets give too many columns; the MIP rounds do better there
+    if columns > 0 and bound < ub and model.n_jobs <= _COLUMNS_JOBS_PER_AGENT * model.n_agents:
         # exact search over near-optimal knapsack columns (:func:`_exact_columns`)
         share = columns * left
         found, ub_c, lower, cstats = _exact_columns(
@@ -1195,10 +1204,7 @@ def _solve_fixed(
             if search is not None:
                 search.inject(found, float(ub))
             if bound < ub:
-                got = _lagrangian_fixing(c, w, cap, elig, u, ub, n_iter=30)
-                assert got is not None
-                lag2, keep, u = got
-                bound = max(bound, math.ceil(lag2 - 1e-6))
+                refix()
         left = time_limit - (share if deterministic else now() - t0)
     round_t = max(0.5, 0.5 * left)
     # neighbourhood rounds (RINS-like): jobs where the incumbent disagrees with the LP,
@@ -1218,10 +1224,7 @@ def _solve_fixed(
                 inc = _pairs_of(model, found)
                 ub = _objective(model, inc)
                 stats["from_search"] = stats.get("from_search", 0) + 1
-                got = _lagrangian_fixing(c, w, cap, elig, u, ub, n_iter=30)
-                assert got is not None
-                lag2, keep, u = got
-                bound = max(bound, math.ceil(lag2 - 1e-6))
+                refix()
                 continue
         mask = keep[model.agent, model.job]
         sub = x_lp is not None and stats["sub_rounds"] < n_sub and stale < 4
@@ -1255,10 +1258,7 @@ def _solve_fixed(
             stale += 1
         if sub:
             if better:
-                got = _lagrangian_fixing(c, w, cap, elig, u, ub, n_iter=30)
-                assert got is not None
-                lag2, keep, u = got
-                bound = max(bound, math.ceil(lag2 - 1e-6))
+                refix()
             continue
         if ex.status == "optimal":
             # every solution cheaper than the old incumbent lies in the reduced model
@@ -1267,10 +1267,7 @@ def _solve_fixed(
         if math.isfinite(min(ex.bound, ub)):
             bound = max(bound, math.ceil(min(ex.bound, ub) - 1e-6))
         if better:
-            got = _lagrangian_fixing(c, w, cap, elig, u, ub, n_iter=30)
-            assert got is not None
-            lag2, keep, u = got
-            bound = max(bound, math.ceil(lag2 - 1e-6))
+            refix()
         else:
             round_t *= 2
     if bound >= ub:
@@ -1616,8 +1613,7 @@ def solve_gap(
                 x_lp=lp[2] if lp[0] == "optimal" else None,
                 search=side,
                 now=now,
-                # long job sets give too many columns; the MIP does better there
-                columns=columns if n_jobs <= _COLUMNS_JOBS_PER_AGENT * n_agents else 0.0,
+                columns=columns,
             )
         finally:
             stop.set()
