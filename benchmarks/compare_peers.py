@@ -14,6 +14,11 @@ grids that are not one connected piece, the total travel (sum over units of load
 distance to the grid's load-weighted centre, in km x load units) and the run time. The
 table is printed and written to ``OUT/peers.csv``; the metrics are computed here, the
 same way for every tool, not by gridopt's scorer.
+
+Each tool's ``worst_scale`` is its worst deviation in units of the attribute's tolerance
+(1.0 = on the line). Per city, ``bound_scale`` is a proven lower bound on it for every
+possible layout (``dtdp_bounds.min_scale``: a piece of the unit graph behind a single
+crossing that no split balances); above 1.0 no layout is within tolerance at all.
 """
 
 from __future__ import annotations
@@ -62,6 +67,27 @@ def deviations(units: Units, labels: np.ndarray, n_grids: int) -> dict[str, floa
         mean = tot.sum() / n_grids
         out[name] = float(np.max(np.abs(tot / mean - 1.0))) if mean > 0 else 0.0
     return out
+
+
+def worst_scale(dev: dict[str, float]) -> float:
+    """Worst deviation over the attributes in units of each one's tolerance."""
+    return max(dev[a] / TOLERANCES[a] for a in dev) if dev else 0.0
+
+
+def bound_scale(units: Units, n_grids: int) -> tuple[float, dict[str, Any]]:
+    """Proven lower bound on ``worst_scale`` over all connected layouts (see the module doc)."""
+    import networkx as nx
+    from dtdp_bounds import min_scale
+
+    names = [k for k in TOLERANCES if k in units.attribute_names]
+    a = np.column_stack([units.attribute(k) for k in names])
+    a = a / (a.sum(axis=0) / n_grids)
+    g = nx.Graph()
+    g.add_nodes_from(range(units.n_units))
+    rows = np.repeat(np.arange(units.n_units), np.diff(units.indptr))
+    g.add_edges_from((int(i), int(j)) for i, j in zip(rows, units.indices, strict=True) if i < j)
+    tau = np.array([TOLERANCES[k] for k in names])
+    return min_scale(g, {i: a[i] for i in range(units.n_units)}, tau, names)
 
 
 def disconnected_grids(units: Units, labels: np.ndarray) -> int:
@@ -205,6 +231,7 @@ def compare(
             ),
             disconnected_grids=disconnected_grids(units, labels),
             travel=round(travel(units, labels, n_grids), 1),
+            worst_scale=round(worst_scale(dev), 3),
             **{f"dev_{a}": round(100.0 * v, 2) for a, v in dev.items()},
             error="",
         )
@@ -241,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         help="multiply every tolerance (e.g. 2: households 10 %%, tickets 20 %%)",
     )
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset")
+    parser.add_argument(
+        "--no-bounds", action="store_true", help="skip the proven lower bound per city"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     args = parser.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
@@ -272,8 +302,21 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{k} {100 * v:g}%" for k, v in TOLERANCES.items()),
             file=sys.stderr,
         )
+        bound: Any = ""
+        if not args.no_bounds:
+            bound, proof = bound_scale(units, args.grids)
+            if bound > 1.0:
+                print(
+                    f"  no layout is within tolerance: the piece behind {proof['bridge']} "
+                    f"({proof['piece_units']} units) does not split; every layout has some "
+                    f"attribute at >= {bound:.3f} x its tolerance",
+                    file=sys.stderr,
+                )
+            bound = round(bound, 3)
         for row in compare(units, args.grids, args.seed, args.time_limit, tools):
-            rows.append({"city_seed": city_seed, "n_units": units.n_units, **row})
+            rows.append(
+                {"city_seed": city_seed, "n_units": units.n_units, "bound_scale": bound, **row}
+            )
     dev_cols = [f"dev_{a}" for a in TOLERANCES]
     columns = [
         "city_seed",
@@ -281,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         "tool",
         "n_grids",
         "within_tolerance",
+        "worst_scale",
+        "bound_scale",
         *dev_cols,
         "disconnected_grids",
         "travel",

@@ -1,29 +1,40 @@
-"""Prove DTDP instances infeasible: pendant pieces that no territory can balance.
+"""Prove partition instances infeasible: pieces of the unit graph that no layout can balance.
 
 Usage::
 
     python benchmarks/dtdp_bounds.py --data ../shared/benchmarks/dtdp --out out/dtdp-bounds
     python benchmarks/dtdp_bounds.py --data ../shared/benchmarks/dtdp --only 'Corners*_G0*' --out OUT
 
-A DTDP layout (see ``../shared/benchmarks/README.md``) needs ``p`` connected territories
-whose three activity totals each lie within ``+/- tau`` of the mean. Take a bridge
-``(u, v)`` of the unit graph and the piece ``P`` that hangs on it on ``u``'s side. If some
-activity of ``P`` is below ``(1 - tau)`` of the mean, no territory fits inside ``P``, so
-the territory that holds any unit of ``P`` holds all of it (the rest of ``P`` could only
-reach another territory through ``v``) and, because ``P`` alone is too light, also a
-connected set ``S`` of outside units that contains ``v``. This script asks CP-SAT whether
-such an ``S`` exists (connectivity by a single-commodity flow rooted at ``v``, the three
-activity bounds on ``P + S``). "infeasible" for one bridge proves that the whole instance
-has no feasible layout; the relaxation ignores the other territories, so "feasible"
-proves nothing.
+A layout needs ``p`` connected grids (territories) whose attribute totals each lie within
+``+/- tau`` of the mean grid. Write every unit's attributes as shares of the mean grid.
+Two arguments look at a piece ``X`` of the graph that hangs on a single unit ``w`` (a cut
+vertex; the end of a bridge is one): the rest of the graph reaches ``X`` only through ``w``.
 
-The same holds at a cut vertex ``v``: the components of ``G - v`` that are too light for a
-territory of their own all belong, with ``v``, to the one territory that holds ``v``; it
-is infeasible if that union is already too heavy, or if no connected set of another
-component of ``G - v`` that touches ``v`` brings every activity into the window.
+*Light pieces.* Take a bridge ``(u, v)`` and the piece ``P`` on ``u``'s side. If some
+attribute of ``P`` is below ``1 - tau``, no grid fits inside ``P``, so the grid that holds
+any unit of ``P`` holds all of it (the rest of ``P`` could only reach another grid through
+``v``) and, because ``P`` alone is too light, also a connected set ``S`` of outside units
+that contains ``v``. CP-SAT is asked whether such an ``S`` exists (connectivity by a
+single-commodity flow rooted at ``v``, the attribute bounds on ``P + S``). The same holds at
+a cut vertex ``v``: the components of ``G - v`` too light for a grid of their own belong,
+with ``v``, to the one grid that holds ``v``.
 
-Writes ``OUT/bounds.csv`` (instance, proven_infeasible, bridge, piece size, the piece's
-activity shares of a mean territory, seconds) and prints one line per instance.
+*Heavy pieces.* If ``X`` (a component of ``G - w`` plus ``w``) is heavier than one grid,
+it splits into ``q`` grids that lie wholly inside it and the part of ``w``'s grid inside it
+(at most ``1 + tau``). Any grid, being connected, that holds units of two components of
+``X - w'`` (``w'`` a cut vertex inside ``X``) also holds ``w'``. CP-SAT is asked, for every
+``q``, whether some labelling of ``X`` meets these cut-vertex conditions and the attribute
+bounds; connectivity inside a 2-connected block is relaxed. This catches pieces made of
+blocks strung on single crossings, where the grid that must span the chain leaves too
+little for the grid of the entry unit.
+
+"infeasible" for one piece proves that the whole instance has no feasible layout; the
+relaxations ignore the rest of the graph, so "feasible" proves nothing. Scaling every
+tolerance by ``s`` and bisecting gives a lower bound: no layout has every attribute within
+``s * tau`` (``min_scale``).
+
+Writes ``OUT/bounds.csv`` (instance, proven_infeasible, the piece and its attribute shares
+of a mean grid, the CP-SAT status, seconds) and prints one line per instance.
 """
 
 from __future__ import annotations
@@ -33,16 +44,48 @@ import csv
 import fnmatch
 import sys
 import time
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 from ortools.sat.python import cp_model
 
 ACTIVITIES = ("n_customers", "demand", "workload")
 
+#: attribute shares are scaled to integers by this factor; the bounds are widened by half
+#: a step per unit, so rounding never turns a feasible set into an infeasible one
+_SCALE = 1_000_000
+#: heavy pieces up to this many grids (in their heaviest attribute) are examined
+_MAX_PIECE_GRIDS = 4.0
+#: components lighter than this share of a grid (in every attribute) are left out of the
+#: cut-vertex conditions (a weaker but still valid relaxation, and a smaller model)
+_MIN_COMPONENT = 0.01
+
+Shares = Mapping[Hashable, np.ndarray]
+
+
+def _int_weights(nodes: list, shares: Shares) -> np.ndarray:
+    return np.rint(np.array([shares[n] for n in nodes]) * _SCALE).astype(np.int64)
+
+
+def _add_bounds(model, expr, n_terms: int, lo: float | None, hi: float | None) -> None:
+    slack = (n_terms + 1) // 2 + 1  # half a rounding step per unit, and one more
+    if hi is not None:
+        model.add(expr <= int(np.floor(hi * _SCALE)) + slack)
+    if lo is not None:
+        model.add(expr >= int(np.ceil(lo * _SCALE)) - slack)
+
+
+def _solve(model: cp_model.CpModel, limit: float) -> str:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = limit
+    solver.parameters.num_workers = 1
+    return solver.status_name(solver.solve(model))
+
 
 def _extension_exists(
-    g: nx.Graph, piece: set, root: str, totals: dict[str, int], p: int, tau: float, limit: float
+    g: nx.Graph, piece: set, root: Hashable, shares: Shares, tau: np.ndarray, limit: float
 ) -> str:
     """CP-SAT status of "a connected outside set S with root in it balances piece + S"."""
     outside = [n for n in g if n not in piece]
@@ -50,8 +93,8 @@ def _extension_exists(
     x = {n: model.new_bool_var(f"x{n}") for n in outside}
     model.add(x[root] == 1)
     big = len(outside)
-    inflow: dict[str, list] = {n: [] for n in outside}
-    outflow: dict[str, list] = {n: [] for n in outside}
+    inflow: dict[Hashable, list] = {n: [] for n in outside}
+    outflow: dict[Hashable, list] = {n: [] for n in outside}
     for a, b in g.subgraph(outside).edges():
         for s, t in ((a, b), (b, a)):
             f = model.new_int_var(0, big, f"f{s}_{t}")
@@ -62,83 +105,244 @@ def _extension_exists(
     for n in outside:
         if n != root:
             model.add(sum(inflow[n]) - sum(outflow[n]) == x[n])
-    # p * total within [(1 - tau), (1 + tau)] * grand total, scaled to integers by 1000
-    lo, hi = round(1000 * (1 - tau)), round(1000 * (1 + tau))
-    for act in ACTIVITIES:
-        inside = sum(int(g.nodes[n][act]) for n in piece)
-        total = sum(int(g.nodes[n][act]) * x[n] for n in outside) + inside
-        model.add(1000 * p * total >= lo * totals[act])
-        model.add(1000 * p * total <= hi * totals[act])
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = limit
-    solver.parameters.num_workers = 1
-    return solver.status_name(solver.solve(model))
+    w_out = _int_weights(outside, shares)
+    inside = _int_weights(sorted(piece, key=str), shares).sum(axis=0)
+    for t in range(tau.shape[0]):
+        total = sum(int(w_out[i, t]) * x[n] for i, n in enumerate(outside)) + int(inside[t])
+        _add_bounds(model, total, len(g), 1.0 - tau[t], 1.0 + tau[t])
+    return _solve(model, limit)
+
+
+def _split_exists(
+    g: nx.Graph, piece: set, anchor: Hashable, shares: Shares, tau: np.ndarray, limit: float
+) -> str:
+    """CP-SAT status of "the piece splits into whole grids plus the anchor's part".
+
+    ``piece`` (which holds ``anchor``) is reached from the rest of the graph only through
+    ``anchor``. Tries every count ``q`` of whole grids; "INFEASIBLE" when none works.
+    """
+    nodes = sorted(piece, key=str)
+    idx = {n: i for i, n in enumerate(nodes)}
+    w = _int_weights(nodes, shares)
+    tot = np.array([shares[n] for n in nodes]).sum(axis=0)
+    h = g.subgraph(nodes)
+    # cut-vertex conditions: the components of h - c that weigh anything
+    conditions = []
+    for c in nx.articulation_points(h):
+        comps = [
+            [idx[n] for n in comp]
+            for comp in nx.connected_components(nx.restricted_view(h, [c], []))
+            if np.array([shares[n] for n in comp]).sum(axis=0).max() >= _MIN_COMPONENT
+        ]
+        if len(comps) >= 2:
+            conditions.append((idx[c], comps))
+    q_max = int(np.floor(np.min(tot / (1.0 - tau)) + 1e-9))
+    statuses = []
+    for q in range(q_max + 1):
+        # the anchor's part holds what the whole grids leave: at most 1 + tau of a grid
+        if np.any(tot - q * (1.0 + tau) > 1.0 + tau + 1e-9):
+            continue
+        model = cp_model.CpModel()
+        x = [[model.new_bool_var(f"x{i}_{k}") for k in range(q + 1)] for i in range(len(nodes))]
+        for row in x:
+            model.add_exactly_one(row)
+        model.add(x[idx[anchor]][0] == 1)
+        for k in range(q + 1):
+            for t in range(tau.shape[0]):
+                expr = sum(int(w[i, t]) * x[i][k] for i in range(len(nodes)))
+                lo = None if k == 0 else 1.0 - tau[t]
+                _add_bounds(model, expr, len(nodes), lo, 1.0 + tau[t])
+            for c, comps in conditions:
+                touch = []
+                for comp in comps:
+                    z = model.new_bool_var("")
+                    for i in comp:
+                        model.add_implication(x[i][k], z)
+                    touch.append(z)
+                model.add(sum(touch) <= 1 + (len(comps) - 1) * x[c][k])
+        status = _solve(model, limit)
+        statuses.append(status)
+        if status in ("OPTIMAL", "FEASIBLE"):
+            return status
+    if not statuses:
+        return "INFEASIBLE"
+    return "INFEASIBLE" if all(s == "INFEASIBLE" for s in statuses) else ",".join(statuses)
+
+
+def _details(kind: str, where: str, piece: set, shares: Shares, names: list[str], status: str):
+    tot = np.array([shares[n] for n in piece]).sum(axis=0)
+    return {
+        "argument": kind,
+        "bridge": where,
+        "piece_units": len(piece),
+        **{f"share_{a}": round(float(s), 3) for a, s in zip(names, tot, strict=True)},
+        "cpsat": status,
+    }
+
+
+def _pieces(g: nx.Graph, shares: Shares, tau: np.ndarray, limit: float):
+    """Candidate arguments: (kind, where, piece, check); ``check(tau)`` gives a status.
+
+    The heavy pieces come first: their models are small and answer in well under a second.
+    """
+    half = len(g) // 2
+
+    def total(nodes) -> np.ndarray:
+        return np.array([shares[n] for n in nodes]).sum(axis=0)
+
+    cut_vertices = list(nx.articulation_points(g))
+    comps_at = {
+        v: sorted(nx.connected_components(nx.restricted_view(g, [v], [])), key=len)
+        for v in cut_vertices
+    }
+    # heavy pieces: one component of G - v, or all but the largest, with v
+    for v in cut_vertices:
+        comps = comps_at[v]
+        candidates = [c | {v} for c in comps[:-1]]
+        if len(comps) > 2:
+            candidates.append(set().union(*comps[:-1]) | {v})
+        for piece in candidates:
+            s = total(piece)
+            if len(piece) > half or np.all(s <= 1.0 + tau) or s.max() > _MAX_PIECE_GRIDS:
+                continue
+            yield (
+                "heavy piece",
+                f"cut vertex {v}",
+                piece,
+                (lambda t, piece=piece, v=v: _split_exists(g, piece, v, shares, t, limit)),
+            )
+    for u, v in nx.bridges(g):
+        cut = nx.restricted_view(g, [], [(u, v)])
+        for a, b in ((u, v), (v, u)):
+            piece = nx.node_connected_component(cut, a)
+            s = total(piece)
+            if len(piece) > half or np.all(s >= 1.0 - tau) or s.max() < 0.5:
+                continue  # a grid may fit inside, or the piece is too small to matter
+            yield (
+                "light piece",
+                f"{a}-{b}",
+                piece,
+                (lambda t, piece=piece, b=b: _extension_exists(g, piece, b, shares, t, limit)),
+            )
+    for v in cut_vertices:
+        comps = comps_at[v]
+        light = [c for c in comps if len(c) <= half and np.any(total(c) < 1.0 - tau)]
+        if not light:
+            continue
+        piece = set().union(*light) | {v}
+        if total(piece).max() < 0.5:
+            continue
+
+        def check(t, v=v, comps=comps, piece=piece):
+            light = [c for c in comps if len(c) <= half and np.any(total(c) < 1.0 - t)]
+            piece = set().union(*light) | {v} if light else {v}
+            s = total(piece)
+            if np.any(s > 1.0 + t):
+                return "INFEASIBLE"  # the piece alone is too heavy
+            if np.all(s >= 1.0 - t):
+                return "FEASIBLE"  # the piece may be a grid by itself
+            statuses = [
+                _extension_exists(g.subgraph(comp | piece), piece - {v}, v, shares, t, limit)
+                for comp in comps
+                if comp not in light and any(u in comp for u in g[v])
+            ]
+            if statuses and all(st == "INFEASIBLE" for st in statuses):
+                return "INFEASIBLE"
+            return ",".join(statuses)
+
+        yield "light pieces", f"cut vertex {v}", piece, check
+
+
+def prove_graph(
+    g: nx.Graph,
+    shares: Shares,
+    tau: np.ndarray,
+    names: list[str] | None = None,
+    limit: float = 20.0,
+) -> tuple[bool, dict[str, object]]:
+    """Look for a piece of ``g`` that no layout can balance; return (proven, details).
+
+    ``shares[n]`` holds node ``n``'s attributes as shares of the mean grid (so the grids'
+    totals must lie in ``[1 - tau, 1 + tau]``); ``tau`` has one tolerance per attribute.
+
+    >>> g = nx.path_graph(5)      # two grids; 0-1 | 2-3-4 fits
+    >>> sh = {0: [0.6], 1: [0.4], 2: [0.3], 3: [0.4], 4: [0.3]}
+    >>> prove_graph(g, {n: np.array(v) for n, v in sh.items()}, np.array([0.05]))[0]
+    False
+    >>> g.add_edge(1, 3)          # a triangle 1-2-3: still fits
+    >>> sh = {0: [0.6], 1: [0.2], 2: [0.6], 3: [0.3], 4: [0.3]}   # {0, 1} is 0.8: no split
+    >>> proven, d = prove_graph(g, {n: np.array(v) for n, v in sh.items()}, np.array([0.05]))
+    >>> proven, d["argument"]
+    (True, 'light piece')
+    """
+    tau = np.asarray(tau, dtype=np.float64)
+    names = names or [f"a{t}" for t in range(tau.shape[0])]
+    for n in g:
+        if np.any(shares[n] > 1.0 + tau):
+            return True, _details("unit", f"unit {n}", {n}, shares, names, "unit alone too heavy")
+    best: dict[str, object] = {}
+    for kind, where, piece, check in _pieces(g, shares, tau, limit):
+        status = check(tau)
+        d = _details(kind, where, piece, shares, names, status)
+        if status == "INFEASIBLE":
+            return True, d
+        best = best or d
+    return False, best
+
+
+def min_scale(
+    g: nx.Graph,
+    shares: Shares,
+    tau: np.ndarray,
+    names: list[str] | None = None,
+    hi: float = 4.0,
+    tol: float = 0.01,
+    limit: float = 20.0,
+) -> tuple[float, dict[str, object]]:
+    """A lower bound on the tolerance scale any layout needs, and the piece that proves it.
+
+    Returns ``(s, details)``: no layout has every attribute ``a`` within ``s * tau[a]``.
+    The piece that proves infeasibility at ``tau`` is re-examined at growing scales
+    (bisection to ``tol``, at most ``hi``); ``(0.0, {})`` when nothing is proven at ``tau``.
+
+    >>> g = nx.path_graph(4)      # two grids: 0.9 | 1.1 or 1.1 | 0.9, nothing better
+    >>> sh = {0: [0.9], 1: [0.2], 2: [0.6], 3: [0.3]}
+    >>> s, d = min_scale(g, {n: np.array(v) for n, v in sh.items()}, np.array([0.05]))
+    >>> round(s * 0.05, 3), d["argument"]
+    (0.1, 'heavy piece')
+    """
+    tau = np.asarray(tau, dtype=np.float64)
+    names = names or [f"a{t}" for t in range(tau.shape[0])]
+    for n in g:
+        if np.any(shares[n] > 1.0 + tau):
+            lo = float(np.max((shares[n] - 1.0) / tau))
+            return lo, _details("unit", f"unit {n}", {n}, shares, names, "too heavy")
+    for kind, where, piece, check in _pieces(g, shares, tau, limit):
+        if check(tau) != "INFEASIBLE":
+            continue
+        lo, top = 1.0, hi
+        if check(tau * top) == "INFEASIBLE":
+            lo = top
+        while top - lo > tol:
+            mid = 0.5 * (lo + top)
+            if check(tau * mid) == "INFEASIBLE":
+                lo = mid
+            else:
+                top = mid
+        return lo, _details(kind, where, piece, shares, names, "INFEASIBLE")
+    return 0.0, {}
 
 
 def prove(
     path: Path, p: int = 10, tau: float = 0.05, limit: float = 20.0
 ) -> tuple[bool, dict[str, object]]:
-    """Look for a pendant piece that proves ``path`` infeasible; return (proven, details)."""
+    """Look for a piece that proves the DTDP instance ``path`` infeasible."""
     g = nx.read_graphml(path)
     totals = {a: sum(int(d[a]) for _, d in g.nodes(data=True)) for a in ACTIVITIES}
-    mean = {a: totals[a] / p for a in ACTIVITIES}
-
-    def shares_of(nodes: set) -> dict[str, float]:
-        return {k: sum(int(g.nodes[n][k]) for n in nodes) / mean[k] for k in ACTIVITIES}
-
-    best: dict[str, object] = {}
-    for u, v in nx.bridges(g):
-        cut = nx.restricted_view(g, [], [(u, v)])
-        for a, b in ((u, v), (v, u)):
-            piece = nx.node_connected_component(cut, a)
-            if len(piece) > len(g) // 2:
-                continue
-            shares = shares_of(piece)
-            if min(shares.values()) >= 1 - tau or max(shares.values()) < 0.5:
-                continue  # a territory may fit inside, or the piece is too small to matter
-            status = _extension_exists(g, piece, b, totals, p, tau, limit)
-            details = {
-                "bridge": f"{a}-{b}",
-                "piece_units": len(piece),
-                **{f"share_{k}": round(s, 3) for k, s in shares.items()},
-                "cpsat": status,
-            }
-            if status == "INFEASIBLE":
-                return True, details
-            best = best or details
-    # cut vertices: every component of G - v too light for a territory of its own (and v)
-    # lies in the one territory that holds v; that territory must balance with a connected
-    # set S of one other component of G - v that touches v
-    for v in nx.articulation_points(g):
-        comps = list(nx.connected_components(nx.restricted_view(g, [v], [])))
-        light = [c for c in comps if len(c) <= len(g) // 2 and min(shares_of(c).values()) < 1 - tau]
-        if not light:
-            continue
-        piece = set().union(*light) | {v}
-        shares = shares_of(piece)
-        if max(shares.values()) < 0.5:
-            continue
-        details = {
-            "bridge": f"cut vertex {v}",
-            "piece_units": len(piece),
-            **{f"share_{k}": round(s_, 3) for k, s_ in shares.items()},
-        }
-        if max(shares.values()) > 1 + tau:
-            return True, {**details, "cpsat": "piece alone too heavy"}
-        if min(shares.values()) >= 1 - tau:
-            continue  # the piece may be a territory by itself
-        statuses = []
-        for comp in comps:
-            if comp in light or not any(u in comp for u in g[v]):
-                continue
-            sub = g.subgraph(comp | piece)
-            statuses.append(_extension_exists(sub, piece - {v}, v, totals, p, tau, limit))
-        status = "INFEASIBLE" if all(st == "INFEASIBLE" for st in statuses) else ",".join(statuses)
-        details["cpsat"] = status
-        if status == "INFEASIBLE":
-            return True, details
-        best = best or details
-    return False, best
+    shares = {
+        n: np.array([p * int(d[a]) / totals[a] for a in ACTIVITIES]) for n, d in g.nodes(data=True)
+    }
+    return prove_graph(g, shares, np.full(len(ACTIVITIES), tau), list(ACTIVITIES), limit)
 
 
 def main(argv: list[str] | None = None) -> int:

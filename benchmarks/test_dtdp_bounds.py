@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import networkx as nx
-from dtdp_bounds import prove
+import numpy as np
+from dtdp_bounds import min_scale, prove, prove_graph
 
 
 def _write(tmp_path, g: nx.Graph, name: str):
@@ -43,7 +44,9 @@ def test_heavy_tail_is_proven_infeasible(tmp_path):
     proven, details = prove(_write(tmp_path, _grid_with_tail(2), "bad"), p=2)
     assert proven
     assert details["cpsat"] == "INFEASIBLE"
-    assert details["bridge"].split("-")[0] in {str(n) for n in range(12, 20)}
+    # the piece that proves it is the tail (seen from its bridge or from a cut vertex in it)
+    where = details["bridge"].removeprefix("cut vertex ").split("-")[0]
+    assert where in {str(n) for n in range(11, 20)}
 
 
 def _lattice_with_petals(a: int, b: int):
@@ -74,3 +77,48 @@ def test_petals_that_fit_are_not_proven_infeasible(tmp_path):
     # 16 units, territories of 8: node 8 with petals of 2 and 5 is a territory already
     proven, _ = prove(_write(tmp_path, _lattice_with_petals(2, 5), "fit"), p=2)
     assert not proven
+
+
+def _chain_of_blocks(e_share: float):
+    """Cycles W - M - C - E strung on single edges, hanging on a 5 x 5 lattice by one edge.
+
+    Shares of a mean grid: lattice nodes 0.3 each, W 4 x 0.1, M 6 x 0.045 (node M0 is the
+    entry from the lattice, W hangs on M2, C on M4), C 4 x 0.045, E 4 x ``e_share / 4``.
+    """
+    g = nx.convert_node_labels_to_integers(nx.grid_2d_graph(5, 5))
+    shares = {n: 0.3 for n in g}
+    for name, size, share in (("W", 4, 0.1), ("M", 6, 0.045), ("C", 4, 0.045),
+                              ("E", 4, e_share / 4)):  # fmt: skip
+        cyc = [f"{name}{i}" for i in range(size)]
+        nx.add_cycle(g, cyc)
+        shares.update({n: share for n in cyc})
+    g.add_edges_from([("W0", "M2"), ("M4", "C0"), ("C2", "E0"), ("M0", 0)])
+    return g, {n: np.array([v]) for n, v in shares.items()}
+
+
+def test_chain_of_blocks_is_proven_infeasible():
+    # The chain holds 1.33 grids: one grid inside it and the entry M0's part. A grid with
+    # W and C or E also holds M2, M3, M4: 0.4 + 0.18 + 0.48 + 0.135 = 1.195 > 1.05; one
+    # with C and E but not W leaves W cut off from M0; W with part of M is at most 0.625.
+    g, shares = _chain_of_blocks(0.48)
+    proven, details = prove_graph(g, shares, np.array([0.05]))
+    assert proven
+    assert details["argument"] == "heavy piece"
+    assert details["bridge"] == "cut vertex M0"
+
+
+def test_chain_of_blocks_that_fits_is_not_proven():
+    # With E at 0.8, C + E + M4 = 1.025 is a grid and W + M0-M3 + M5 is M0's part
+    g, shares = _chain_of_blocks(0.8)
+    proven, _ = prove_graph(g, shares, np.array([0.05]))
+    assert not proven
+
+
+def test_min_scale_of_the_chain():
+    # The best real split is W + C + E + M2-M4, 19.5 % over. The relaxation keeps the
+    # cut vertices M2 (W hangs on it) and M4 (C) in that grid but not M3, which a path
+    # inside the cycle M needs: W + C + E + M2 + M4 = 1.15, so the bound is 15 % (3 x 5 %).
+    g, shares = _chain_of_blocks(0.48)
+    s, details = min_scale(g, shares, np.array([0.05]))
+    assert details["bridge"] == "cut vertex M0"
+    assert 2.95 <= s <= 3.0
