@@ -435,6 +435,8 @@ class _Search:
         done = 0
         n_chunks = 0
         best_exc, stall = np.inf, 0
+        best_lab = lab0
+        best_seen = self._excess(tot)
         while True:
             # breakout: violations that persist weigh more, which reshapes the landscape
             # around a local minimum; the late-acceptance lists restart at the new cost
@@ -478,15 +480,19 @@ class _Search:
                 break
             if max_chunks is not None and n_chunks >= max_chunks:
                 break
-            dev = np.abs(tot / sc.target - 1.0)
-            exc = float(((dev - sc.tau[None, :]).clip(0) / sc.tau[None, :]).sum())
+            exc = self._excess(tot)
             log.debug("balance round: excess %.4g, %d pairs out", exc, int(out[3]))
+            if exc < best_seen:
+                # the rounds wander (breakout weights reshape the cost): keep the best
+                best_seen, best_lab = exc, self.lab.copy()
             if exc < 0.99 * best_exc:
                 best_exc, stall = exc, 0
             else:
                 stall += 1
             if stall >= _STALL_ROUNDS:
                 break  # stalled: the annealing closes the last gaps
+        if self._excess(tot) > best_seen:
+            self.lab[:] = best_lab
         counts = np.bincount(self.lab, minlength=k)
         if (counts == 0).any():  # never hand back a layout with an empty grid
             log.warning("balance phase emptied a grid; keeping the layout it started from")
@@ -495,6 +501,15 @@ class _Search:
         self.sizes[:] = counts
         self.resync()
         return done
+
+    def _excess(self, tot: NDArray[np.float64] | None = None) -> float:
+        """Sum over grids and attributes of the deviation beyond the tolerance, in tolerances."""
+        sc = self.sc
+        if sc.attrs.shape[1] == 0:
+            return 0.0
+        tot = self.state["tot"] if tot is None else tot
+        dev = np.abs(tot / sc.target - 1.0)
+        return float(((dev - sc.tau[None, :]).clip(0) / sc.tau[None, :]).sum())
 
     def _pick_pair(self) -> tuple[int, int] | None:
         """A grid (out of tolerance ones preferred) and a random neighbouring grid."""
@@ -851,7 +866,8 @@ def partition(
         base_cs = scorer.cs.copy()
         mu = 1.0
         true_state = scorer.new_state()
-        best_key_r = (not srch.feasible(), srch.cur)
+        # out of tolerance, the layout closest to it is best (then the score)
+        best_key_r = (not srch.feasible(), srch._excess(), srch.cur)
         ref_key = best_key_r
         best_lab_r = srch.lab.copy()
         t_anneal = t_recom = 0.0
@@ -899,24 +915,28 @@ def partition(
                 T0 = srch.temperature0() / 1e-4**frac
             else:
                 scorer.cs[:] = base_cs * mu
-            key_now = (not feas, cur)
+            key_now = (not feas, 0.0 if feas else srch._excess(), cur)
             if feas and stats.get("time_to_feasible") is None:
                 stats["time_to_feasible"] = time.perf_counter() - t0
-            if key_now < (best_key_r[0], best_key_r[1] - 1e-12 * max(1.0, abs(best_key_r[1]))):
+            if key_now[:2] < best_key_r[:2] or (
+                key_now[:2] == best_key_r[:2]
+                and key_now[2] < best_key_r[2] - 1e-12 * max(1.0, abs(best_key_r[2]))
+            ):
                 best_key_r = key_now
                 best_lab_r = srch.lab.copy()
                 since_improve = 0
             else:
                 since_improve += n_iter
-            best_r = best_key_r[1]
+            best_r = best_key_r[2]
             stats["trace"].append((round(time.perf_counter() - t0, 3), float(best_r)))
             if progress is not None and time.perf_counter() - last_report > 0.1:
                 last_report = time.perf_counter()
                 progress({"phase": "search", "restart": r, "elapsed": last_report - t0, "best": best_r,
                           "feasible": not best_key_r[0], "iterations": total_iter})  # fmt: skip
             # patience counts from the last improvement of at least 0.01 %
-            if best_key_r[0] < ref_key[0] or (
-                best_key_r[0] == ref_key[0] and best_key_r[1] < ref_key[1] - 1e-4 * abs(ref_key[1])
+            if best_key_r[:2] < ref_key[:2] or (
+                best_key_r[:2] == ref_key[:2]
+                and best_key_r[2] < ref_key[2] - 1e-4 * abs(ref_key[2])
             ):
                 ref_key = best_key_r
                 t_improve = time.perf_counter()
@@ -937,13 +957,26 @@ def partition(
         stats["recom_accepted"] += srch.recom_accepted
         stats["restarts"] += 1
         ev = _evaluate(scorer, best_lab_r, free_bases)
-        key = (not ev.feasible, ev.total)
+        key = (
+            not ev.feasible,
+            0.0 if ev.feasible else srch._excess(_totals(scorer, best_lab_r)),
+            ev.total,
+        )
         log.info("restart %d: score %.6g, feasible %s", r, ev.total, ev.feasible)
         if best_key is None or key < best_key:
             best_key, best_lab = key, best_lab_r
     assert best_lab is not None
     return _result(units, work, scorer, best_lab, fixed, contiguity, free_bases, violations_pre,
                    stopped_by_time, stats, time.perf_counter() - t0, distance)  # fmt: skip
+
+
+def _totals(scorer: Scorer, lab: NDArray[np.int32]) -> NDArray[np.float64]:
+    """Per-grid totals (n_grids, m) of the balanced attributes."""
+    k, m = scorer.n_grids, scorer.attrs.shape[1]
+    out = np.zeros((k, m))
+    for t in range(m):
+        out[:, t] = np.bincount(lab, weights=scorer.attrs[:, t], minlength=k)
+    return out
 
 
 def _evaluate(scorer: Scorer, lab: NDArray[np.int32], free_bases: bool) -> Score:
