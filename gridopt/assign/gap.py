@@ -45,7 +45,9 @@ How :func:`solve_gap` solves the generic GAP
    branch and bound with a Lagrangian bound at every node. The budget ``delta`` grows
    level by level: a finished level either finds the optimum or proves that it costs
    more than ``L + delta``; a level too slow to finish turns into a dive for any better
-   solution among its columns. Where the Lagrangian bound is within a few units of
+   solution among its columns, provided ``delta`` is at least half the incumbent's
+   mean slack per agent (shallower columns hardly ever hold an improvement, so such a
+   level gets a tenth of the time left, not a third). Where the Lagrangian bound is within a few units of
    the optimum (Chu and Beasley's types C and D) this finds and proves optima that
    the local search and the MIP miss.
 5. The reduced model (plus the incumbent) is solved in rounds by ``exact``: HiGHS branch
@@ -1036,10 +1038,16 @@ def _exact_columns(
         )  # fmt: skip
         prm = np.array(steps, dtype=np.float64)
         done = 0
-        # a level gets a third of the time left, a dive that finds nothing a fifth
-        give_up = t_level + (0.2 if dive else 0.35) * (seconds - (t_level - t0))
+        # a level gets a third of the time left, a dive that finds nothing a fifth; a
+        # level too shallow to be followed by a dive (see below) only raises the bound,
+        # and gets a tenth
+        divable = delta >= 0.5 * (ub - lag) / m
+        share = 0.2 if dive else (0.35 if divable else 0.1)
+        give_up = t_level + share * (seconds - (t_level - t0))
         while not done and more():
             idle = not math.isfinite(info[k.SPP_BEST])
+            if not idle and "first_found" not in level:
+                level["first_found"] = now() - t_level
             if max_nodes is None and idle and now() > give_up:
                 break
             done = k.spp_search(
@@ -1059,9 +1067,11 @@ def _exact_columns(
                 best, ub = agent, obj
                 level["found"] = obj
         if not done:
-            if dive or not more():
+            # too slow to finish: look for better solutions among these columns, if
+            # their slack can hold an improvement (at least half the incumbent's mean
+            # slack per agent: with far less, the dives of the D instances found none)
+            if dive or not more() or not divable:
                 break
-            # too slow to finish: look for better solutions among these columns
             dive = True
             continue
         # complete: nothing of slack within cap_slack beats what was found (a dive
@@ -1435,7 +1445,8 @@ def solve_gap(
         each agent's near-optimal knapsack sets ("columns" of slack within a budget
         ``delta`` over the Lagrangian bound; the budget grows while levels finish, each
         finished level proves the optimum exceeds ``L + delta`` or finds it). A level
-        too slow to finish turns into a dive for better solutions among its columns.
+        too slow to finish turns into a dive for better solutions among its columns
+        when its budget is at least half the incumbent's mean slack per agent.
         It runs where agents hold at most 12 jobs on average (longer job sets give
         too many columns, and the MIP rounds do better there). On Chu and Beasley's
         types C and D, where the Lagrangian bound is within a few units of the
