@@ -22,9 +22,10 @@ with ``v``, to the one grid that holds ``v``.
 *Heavy pieces.* If ``X`` (a component of ``G - w`` plus ``w``) is heavier than one grid,
 it splits into ``q`` grids that lie wholly inside it and the part of ``w``'s grid inside it
 (at most ``1 + tau``). Any grid, being connected, that holds units of two components of
-``X - w'`` (``w'`` a cut vertex inside ``X``) also holds ``w'``. CP-SAT is asked, for every
-``q``, whether some labelling of ``X`` meets these cut-vertex conditions and the attribute
-bounds; connectivity inside a 2-connected block is relaxed. This catches pieces made of
+``X - w'`` (``w'`` a cut vertex inside ``X``) also holds ``w'``; a grid that holds two such
+cut vertices (or ``w``) weighs at least the lightest path between them (a whole grid's path
+avoids ``w``). CP-SAT is asked, for every ``q``, whether some labelling of ``X`` meets these
+conditions and the attribute bounds; connectivity is otherwise relaxed. This catches pieces made of
 blocks strung on single crossings, where the grid that must span the chain leaves too
 little for the grid of the entry unit.
 
@@ -113,6 +114,44 @@ def _extension_exists(
     return _solve(model, limit)
 
 
+def _path_conditions(h: nx.Graph, nodes: list, idx: dict, ports: list[int], anchor: int, w):
+    """(a, b, units on any a-b path, lightest path avoiding the anchor, lightest path).
+
+    Path weights are per attribute, in the integer units of ``w``; 0 where no path.
+    """
+    blocks = [set(b) for b in nx.biconnected_components(h)]
+    tree = nx.Graph()  # block-cut tree: block i is ("b", i), units are themselves
+    for i, b in enumerate(blocks):
+        for n in b:
+            tree.add_edge(("b", i), n)
+    m = w.shape[1]
+
+    def lightest(graph: nx.Graph, a, b) -> list[int]:
+        if a not in graph or b not in graph:
+            return [0] * m
+        out = []
+        for t in range(m):
+            try:
+                d = nx.dijkstra_path_length(
+                    graph, a, b, weight=lambda _u, v, _d, t=t: int(w[idx[v], t])
+                )
+            except nx.NetworkXNoPath:
+                return [0] * m
+            out.append(int(d) + int(w[idx[a], t]))
+        return out
+
+    out = []
+    for j, a in enumerate(ports):
+        for b in ports[j + 1 :]:
+            route = nx.shortest_path(tree, nodes[a], nodes[b])
+            inside = set().union(*(blocks[v[1]] for v in route if isinstance(v, tuple)))
+            sub = h.subgraph(inside)
+            any_ = lightest(sub, nodes[a], nodes[b])
+            whole = lightest(sub.subgraph(inside - {nodes[anchor]}), nodes[a], nodes[b])
+            out.append((a, b, sorted(idx[n] for n in inside), whole, any_))
+    return out
+
+
 def _split_exists(
     g: nx.Graph, piece: set, anchor: Hashable, shares: Shares, tau: np.ndarray, limit: float
 ) -> str:
@@ -136,6 +175,12 @@ def _split_exists(
         ]
         if len(comps) >= 2:
             conditions.append((idx[c], comps))
+    # path conditions: a grid that holds two of these units holds a simple path between
+    # them, which runs inside the blocks (biconnected components) on the way from one to
+    # the other; so the grid weighs at least the lightest such path inside those blocks
+    # (per attribute; a whole grid's path avoids the anchor)
+    ports = sorted({c for c, _ in conditions} | {idx[anchor]})
+    paths = _path_conditions(h, nodes, idx, ports, idx[anchor], w)
     q_max = int(np.floor(np.min(tot / (1.0 - tau)) + 1e-9))
     statuses = []
     for q in range(q_max + 1):
@@ -160,6 +205,12 @@ def _split_exists(
                         model.add_implication(x[i][k], z)
                     touch.append(z)
                 model.add(sum(touch) <= 1 + (len(comps) - 1) * x[c][k])
+            for a, b, inside, whole, any_ in paths:
+                lengths = any_ if k == 0 else whole
+                for t, length in enumerate(lengths):
+                    if length > 0:
+                        expr = sum(int(w[i, t]) * x[i][k] for i in inside)
+                        model.add(expr >= length).only_enforce_if([x[a][k], x[b][k]])
         status = _solve(model, limit)
         statuses.append(status)
         if status in ("OPTIMAL", "FEASIBLE"):
@@ -368,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         row["seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(row)
         print(f"{f.stem:20s} {'PROVEN INFEASIBLE' if proven else 'no proof':17s} {details}")
-    fields = ["instance", "proven_infeasible", "bridge", "piece_units"]
+    fields = ["instance", "proven_infeasible", "argument", "bridge", "piece_units"]
     fields += [f"share_{k}" for k in ACTIVITIES] + ["cpsat", "seconds"]
     with (args.out / "bounds.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
