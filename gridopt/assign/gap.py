@@ -47,7 +47,8 @@ How :func:`solve_gap` solves the generic GAP
    more than ``L + delta``; a level too slow to finish turns into a dive for any better
    solution among its columns, provided ``delta`` is at least half the incumbent's
    mean slack per agent (shallower columns hardly ever hold an improvement, so such a
-   level gets a tenth of the time left, not a third). Where the Lagrangian bound is within a few units of
+   level gets a tenth of the time left, not a third); a dive that finds nothing gets
+   one more try over a budget a quarter wider. Where the Lagrangian bound is within a few units of
    the optimum (Chu and Beasley's types C and D) this finds and proves optima that
    the local search and the MIP miss.
 5. The reduced model (plus the incumbent) is solved in rounds by ``exact``: HiGHS branch
@@ -1006,6 +1007,7 @@ def _exact_columns(
         return now() - t0 < seconds
 
     dive = False
+    n_dives = 0
     while lower < ub and more():
         t_level = now()
         cols = _Columns(cf, wk, capk, el, u, delta, max_cols)
@@ -1070,9 +1072,17 @@ def _exact_columns(
             # too slow to finish: look for better solutions among these columns, if
             # their slack can hold an improvement (at least half the incumbent's mean
             # slack per agent: with far less, the dives of the D instances found none)
-            if dive or not more() or not divable:
+            if not more() or not divable:
                 break
+            if dive:
+                # a dive that found nothing: one more over a wider budget
+                wider = min(delta_max, delta * 1.25)
+                if "found" in level or n_dives >= 2 or wider <= delta + 1e-9:
+                    break
+                # (an overflow of max_cols at the wider budget stops the stage)
+                prev, delta = delta, wider
             dive = True
+            n_dives += 1
             continue
         # complete: nothing of slack within cap_slack beats what was found (a dive
         # searched a subset of the columns: it proves nothing)
