@@ -635,6 +635,12 @@ def test_exact_columns_finds_and_proves_the_optimum(seed):
     load = np.bincount(agent, weights=w[agent, np.arange(n)], minlength=m)
     assert (load <= cap).all() and c[agent, np.arange(n)].sum() == opt
     assert all(level["complete"] for level in stats["columns_levels"])
+    # costs are integral: every level's budget ends on an integer cost, one per level
+    # at least, and the last one admits the optimum
+    ends = [stats["columns_bound"] + lv["delta"] for lv in stats["columns_levels"]]
+    assert all(abs(e - round(e)) < 1e-5 for e in ends)
+    assert all(b >= a + 1 - 1e-6 for a, b in zip(ends, ends[1:], strict=False))
+    assert round(ends[-1]) >= opt
     # with the optimum as incumbent nothing better exists, and the bound says so
     agent2, obj2, lower2, _ = _exact_columns(c, w, cap, el, np.zeros(n), int(opt), 60.0)
     assert agent2 is None and obj2 == opt and lower2 == opt

@@ -964,7 +964,9 @@ def _exact_columns(
     ``delta`` (at most ``ub - 1 - L(u)``, the slack of anything better than ``ub``), the
     columns of slack within ``delta`` (:class:`_Columns`, at most ``max_cols``) are
     searched by branch and bound (:func:`_kernels.spp_search`, ``steps`` subgradient
-    steps at the root and at other nodes). A complete search at budget ``delta`` either
+    steps at the root and at other nodes). Costs are integral, so each level's budget
+    is cut down to the last integer cost it admits (and raised, if need be, to the
+    smallest cost not yet excluded): fewer columns, the same answer. A complete search at budget ``delta`` either
     finds the cheapest solution of slack within ``delta``, which is then optimal, or
     proves that every solution costs more than ``L(u) + delta``. ``max_nodes`` (for
     deterministic runs) stops after that many search nodes instead of the clock.
@@ -1010,7 +1012,10 @@ def _exact_columns(
     n_dives = 0
     while lower < ub and more():
         t_level = now()
-        cols = _Columns(cf, wk, capk, el, u, delta, max_cols)
+        # costs are integral: the budget admits the costs up to floor(L + delta), and at
+        # least the smallest one not yet excluded; columns of more slack are useless
+        d_eff = max(math.floor(lag + delta + 1e-9), lower) - lag + 1e-6
+        cols = _Columns(cf, wk, capk, el, u, d_eff, max_cols)
         if cols.full:
             delta_max = delta * 0.8
             if delta_max <= prev + 1e-9:
@@ -1018,7 +1023,7 @@ def _exact_columns(
             delta = delta_max
             continue
         nc = cols.n_cols
-        level: dict[str, Any] = {"delta": delta, "columns": nc}
+        level: dict[str, Any] = {"delta": d_eff, "columns": nc}
         stats["columns_levels"].append(level)
         words = cols.mask.shape[1]
         buf = np.empty(max(1, nc * (m + 1)), np.int64)
@@ -1030,7 +1035,7 @@ def _exact_columns(
         br[0, 2] = -1
         info = np.zeros(k.SPP_SIZE)
         # a dive looks for anything better than ub among the columns at hand
-        cap_slack = ub - 1 - lag if dive else min(delta, ub - 1 - lag)
+        cap_slack = ub - 1 - lag if dive else min(d_eff, ub - 1 - lag)
         info[k.SPP_CAP] = cap_slack + 1e-6
         info[k.SPP_BEST] = math.inf
         sel = np.full(m + 1, -1, np.int64)
@@ -1043,7 +1048,7 @@ def _exact_columns(
         # a level gets a third of the time left, a dive that finds nothing a fifth; a
         # level too shallow to be followed by a dive (see below) only raises the bound,
         # and gets a tenth
-        divable = delta >= 0.5 * (ub - lag) / m
+        divable = d_eff >= 0.5 * (ub - lag) / m
         share = 0.2 if dive else (0.35 if divable else 0.1)
         give_up = t_level + share * (seconds - (t_level - t0))
         while not done and more():
