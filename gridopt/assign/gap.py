@@ -1018,7 +1018,8 @@ def _exact_columns(
         cols = _Columns(cf, wk, capk, el, u, d_eff, max_cols)
         if cols.full:
             delta_max = delta * 0.8
-            if delta_max <= prev + 1e-9:
+            # (budgets are cut to integer costs: a smaller one may admit nothing new)
+            if math.floor(lag + delta_max + 1e-9) <= math.floor(lag + prev + 1e-9):
                 break
             delta = delta_max
             continue
@@ -1081,11 +1082,11 @@ def _exact_columns(
                 break
             if dive:
                 # a dive that found nothing: one more over a wider budget
-                wider = min(delta_max, delta * 1.25)
+                wider = min(delta_max, max(delta * 1.25, d_eff + 1.0))
                 if "found" in level or n_dives >= 2 or wider <= delta + 1e-9:
                     break
                 # (an overflow of max_cols at the wider budget stops the stage)
-                prev, delta = delta, wider
+                prev, delta = d_eff, wider
             dive = True
             n_dives += 1
             continue
