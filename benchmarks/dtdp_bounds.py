@@ -316,12 +316,12 @@ def prove_graph(
     ``shares[n]`` holds node ``n``'s attributes as shares of the mean grid (so the grids'
     totals must lie in ``[1 - tau, 1 + tau]``); ``tau`` has one tolerance per attribute.
 
-    >>> g = nx.path_graph(5)      # two grids; 0-1 | 2-3-4 fits
+    >>> g = nx.path_graph(5)      # two grids: 0-1 | 2-3-4 balances
     >>> sh = {0: [0.6], 1: [0.4], 2: [0.3], 3: [0.4], 4: [0.3]}
     >>> prove_graph(g, {n: np.array(v) for n, v in sh.items()}, np.array([0.05]))[0]
     False
-    >>> g.add_edge(1, 3)          # a triangle 1-2-3: still fits
-    >>> sh = {0: [0.6], 1: [0.2], 2: [0.6], 3: [0.3], 4: [0.3]}   # {0, 1} is 0.8: no split
+    >>> g.add_edge(1, 3)          # 0 hangs on 1; 0's grid: 0.8 with 1, then 1.1 or more
+    >>> sh = {0: [0.6], 1: [0.2], 2: [0.6], 3: [0.3], 4: [0.3]}
     >>> proven, d = prove_graph(g, {n: np.array(v) for n, v in sh.items()}, np.array([0.05]))
     >>> proven, d["argument"]
     (True, 'light piece')
