@@ -201,3 +201,29 @@ def test_radius_compactness(grid12: Units) -> None:
     cy = np.bincount(lab_n, weights=grid12.y) / np.bincount(lab_n)
     spread_n = np.hypot(grid12.x - cx[lab_n], grid12.y - cy[lab_n]).max()
     assert radius < spread_n
+
+
+def test_out_of_tolerance_result_is_ranked_by_its_worst_deviation() -> None:
+    # no layout meets 0.5 %: the result is the layout closest to the tolerance in its
+    # worst (grid, attribute), and the search's measure of that agrees with the KPI table
+    import importlib
+
+    search = importlib.import_module("gridopt.partition.search")
+    from gridopt.score import Scorer
+
+    u = lattice(8, 8, seed=3)
+    obj = Objective(balance={"households": 0.005, "tickets": 0.01})
+    res = partition(u, 4, obj, seed=0, time_limit=1.0)
+    assert not res.feasible and res.violations
+    scorer = Scorer(u, 4, obj)
+    lab = np.ascontiguousarray(res.labels, dtype=np.int32)
+    srch = search._Search(
+        scorer, lab, np.zeros(64, np.uint8), True, np.random.default_rng(0), False
+    )
+    kpi = res.kpi_table()
+    worst = max(
+        (kpi[f"{a}_deviation"].abs().max() - tau) / tau
+        for a, tau in (("households", 0.005), ("tickets", 0.01))
+    )
+    assert srch.worst_excess() == pytest.approx(worst, rel=1e-6)
+    assert srch.worst_excess(search._totals(scorer, lab)) == pytest.approx(worst, rel=1e-6)

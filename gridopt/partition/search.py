@@ -435,8 +435,6 @@ class _Search:
         done = 0
         n_chunks = 0
         best_exc, stall = np.inf, 0
-        best_lab = lab0
-        best_seen = self._excess(tot)
         while True:
             # breakout: violations that persist weigh more, which reshapes the landscape
             # around a local minimum; the late-acceptance lists restart at the new cost
@@ -480,19 +478,15 @@ class _Search:
                 break
             if max_chunks is not None and n_chunks >= max_chunks:
                 break
-            exc = self._excess(tot)
+            dev = np.abs(tot / sc.target - 1.0)
+            exc = float(((dev - sc.tau[None, :]).clip(0) / sc.tau[None, :]).sum())
             log.debug("balance round: excess %.4g, %d pairs out", exc, int(out[3]))
-            if exc < best_seen:
-                # the rounds wander (breakout weights reshape the cost): keep the best
-                best_seen, best_lab = exc, self.lab.copy()
             if exc < 0.99 * best_exc:
                 best_exc, stall = exc, 0
             else:
                 stall += 1
             if stall >= _STALL_ROUNDS:
                 break  # stalled: the annealing closes the last gaps
-        if self._excess(tot) > best_seen:
-            self.lab[:] = best_lab
         counts = np.bincount(self.lab, minlength=k)
         if (counts == 0).any():  # never hand back a layout with an empty grid
             log.warning("balance phase emptied a grid; keeping the layout it started from")
@@ -502,14 +496,14 @@ class _Search:
         self.resync()
         return done
 
-    def _excess(self, tot: NDArray[np.float64] | None = None) -> float:
-        """Sum over grids and attributes of the deviation beyond the tolerance, in tolerances."""
+    def worst_excess(self, tot: NDArray[np.float64] | None = None) -> float:
+        """Largest deviation beyond its tolerance over grids and attributes, in tolerances."""
         sc = self.sc
         if sc.attrs.shape[1] == 0:
             return 0.0
         tot = self.state["tot"] if tot is None else tot
-        dev = np.abs(tot / sc.target - 1.0)
-        return float(((dev - sc.tau[None, :]).clip(0) / sc.tau[None, :]).sum())
+        ex = (np.abs(tot / sc.target - 1.0) - sc.tau[None, :]).clip(0) / sc.tau[None, :]
+        return float(ex.max())
 
     def _pick_pair(self) -> tuple[int, int] | None:
         """A grid (out of tolerance ones preferred) and a random neighbouring grid."""
@@ -866,8 +860,9 @@ def partition(
         base_cs = scorer.cs.copy()
         mu = 1.0
         true_state = scorer.new_state()
-        # out of tolerance, the layout closest to it is best (then the score)
-        best_key_r = (not srch.feasible(), srch._excess(), srch.cur)
+        # out of tolerance, the layout whose worst deviation is closest to it is best
+        # (then the score)
+        best_key_r = (not srch.feasible(), srch.worst_excess(), srch.cur)
         ref_key = best_key_r
         best_lab_r = srch.lab.copy()
         t_anneal = t_recom = 0.0
@@ -915,7 +910,7 @@ def partition(
                 T0 = srch.temperature0() / 1e-4**frac
             else:
                 scorer.cs[:] = base_cs * mu
-            key_now = (not feas, 0.0 if feas else srch._excess(), cur)
+            key_now = (not feas, 0.0 if feas else srch.worst_excess(), cur)
             if feas and stats.get("time_to_feasible") is None:
                 stats["time_to_feasible"] = time.perf_counter() - t0
             if key_now[:2] < best_key_r[:2] or (
@@ -959,7 +954,7 @@ def partition(
         ev = _evaluate(scorer, best_lab_r, free_bases)
         key = (
             not ev.feasible,
-            0.0 if ev.feasible else srch._excess(_totals(scorer, best_lab_r)),
+            0.0 if ev.feasible else srch.worst_excess(_totals(scorer, best_lab_r)),
             ev.total,
         )
         log.info("restart %d: score %.6g, feasible %s", r, ev.total, ev.feasible)
