@@ -496,14 +496,10 @@ class _Search:
         self.resync()
         return done
 
-    def worst_excess(self, tot: NDArray[np.float64] | None = None) -> float:
-        """Largest deviation beyond its tolerance over grids and attributes, in tolerances."""
-        sc = self.sc
-        if sc.attrs.shape[1] == 0:
-            return 0.0
-        tot = self.state["tot"] if tot is None else tot
-        ex = (np.abs(tot / sc.target - 1.0) - sc.tau[None, :]).clip(0) / sc.tau[None, :]
-        return float(ex.max())
+    def worst_excess(self) -> float:
+        """:func:`_worst_excess` of the kept totals."""
+        dev = np.abs(self.sc.deviations(self.state["tot"]))
+        return _worst_excess(dev.max(axis=0, initial=0.0), self.sc.tau)
 
     def _pick_pair(self) -> tuple[int, int] | None:
         """A grid (out of tolerance ones preferred) and a random neighbouring grid."""
@@ -913,10 +909,7 @@ def partition(
             key_now = (not feas, 0.0 if feas else srch.worst_excess(), cur)
             if feas and stats.get("time_to_feasible") is None:
                 stats["time_to_feasible"] = time.perf_counter() - t0
-            if key_now[:2] < best_key_r[:2] or (
-                key_now[:2] == best_key_r[:2]
-                and key_now[2] < best_key_r[2] - 1e-12 * max(1.0, abs(best_key_r[2]))
-            ):
+            if _improves(key_now, best_key_r, 1e-12 * max(1.0, abs(best_key_r[2]))):
                 best_key_r = key_now
                 best_lab_r = srch.lab.copy()
                 since_improve = 0
@@ -929,10 +922,7 @@ def partition(
                 progress({"phase": "search", "restart": r, "elapsed": last_report - t0, "best": best_r,
                           "feasible": not best_key_r[0], "iterations": total_iter})  # fmt: skip
             # patience counts from the last improvement of at least 0.01 %
-            if best_key_r[:2] < ref_key[:2] or (
-                best_key_r[:2] == ref_key[:2]
-                and best_key_r[2] < ref_key[2] - 1e-4 * abs(ref_key[2])
-            ):
+            if _improves(best_key_r, ref_key, 1e-4 * abs(ref_key[2])):
                 ref_key = best_key_r
                 t_improve = time.perf_counter()
             if (
@@ -952,11 +942,8 @@ def partition(
         stats["recom_accepted"] += srch.recom_accepted
         stats["restarts"] += 1
         ev = _evaluate(scorer, best_lab_r, free_bases)
-        key = (
-            not ev.feasible,
-            0.0 if ev.feasible else srch.worst_excess(_totals(scorer, best_lab_r)),
-            ev.total,
-        )
+        maxdev = np.array(list(ev.max_deviation.values()))
+        key = (not ev.feasible, 0.0 if ev.feasible else _worst_excess(maxdev, scorer.tau), ev.total)
         log.info("restart %d: score %.6g, feasible %s", r, ev.total, ev.feasible)
         if best_key is None or key < best_key:
             best_key, best_lab = key, best_lab_r
@@ -965,13 +952,26 @@ def partition(
                    stopped_by_time, stats, time.perf_counter() - t0, distance)  # fmt: skip
 
 
-def _totals(scorer: Scorer, lab: NDArray[np.int32]) -> NDArray[np.float64]:
-    """Per-grid totals (n_grids, m) of the balanced attributes."""
-    k, m = scorer.n_grids, scorer.attrs.shape[1]
-    out = np.zeros((k, m))
-    for t in range(m):
-        out[:, t] = np.bincount(lab, weights=scorer.attrs[:, t], minlength=k)
-    return out
+def _worst_excess(max_dev: NDArray[np.float64], tau: NDArray[np.float64]) -> float:
+    """Largest deviation beyond its tolerance, in tolerances (0 when all are within).
+
+    ``max_dev`` holds each balanced attribute's largest ``|total / target - 1|`` over
+    the grids, ``tau`` its tolerance.
+
+    >>> _worst_excess(np.array([0.06, 0.12]), np.array([0.05, 0.10]))
+    0.2
+    """
+    if max_dev.size == 0:
+        return 0.0
+    return float(((max_dev - tau).clip(0) / tau).max())
+
+
+def _improves(new: tuple, old: tuple, tol: float) -> bool:
+    """Key ``(infeasible, worst excess, score)`` ``new`` beats ``old``: the first two
+    decide, then the score must be lower by more than ``tol``."""
+    if new[:2] != old[:2]:
+        return new[:2] < old[:2]
+    return new[2] < old[2] - tol
 
 
 def _evaluate(scorer: Scorer, lab: NDArray[np.int32], free_bases: bool) -> Score:
