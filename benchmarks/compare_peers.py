@@ -84,8 +84,8 @@ def bound_scale(units: Units, n_grids: int) -> tuple[float, dict[str, Any]]:
     a = a / (a.sum(axis=0) / n_grids)
     g = nx.Graph()
     g.add_nodes_from(range(units.n_units))
-    rows = np.repeat(np.arange(units.n_units), np.diff(units.indptr))
-    g.add_edges_from((int(i), int(j)) for i, j in zip(rows, units.indices, strict=True) if i < j)
+    i, j, _ = units.edges()
+    g.add_edges_from(zip(i.tolist(), j.tolist(), strict=True))
     tau = np.array([TOLERANCES[k] for k in names])
     return min_scale(g, {i: a[i] for i in range(units.n_units)}, tau, names)
 

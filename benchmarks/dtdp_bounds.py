@@ -45,7 +45,7 @@ import csv
 import fnmatch
 import sys
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 
 import networkx as nx
@@ -64,6 +64,11 @@ _MAX_PIECE_GRIDS = 4.0
 _MIN_COMPONENT = 0.01
 
 Shares = Mapping[Hashable, np.ndarray]
+
+
+def _total(nodes, shares: Shares) -> np.ndarray:
+    """Attribute totals of ``nodes``, as shares of the mean grid."""
+    return np.array([shares[n] for n in nodes]).sum(axis=0)
 
 
 def _int_weights(nodes: list, shares: Shares) -> np.ndarray:
@@ -152,18 +157,21 @@ def _path_conditions(h: nx.Graph, nodes: list, idx: dict, ports: list[int], anch
     return out
 
 
-def _split_exists(
-    g: nx.Graph, piece: set, anchor: Hashable, shares: Shares, tau: np.ndarray, limit: float
-) -> str:
-    """CP-SAT status of "the piece splits into whole grids plus the anchor's part".
+def _split_check(
+    g: nx.Graph, piece: set, anchor: Hashable, shares: Shares, limit: float
+) -> Callable[[np.ndarray], str]:
+    """``check(tau)``: CP-SAT status of "the piece splits into whole grids plus the
+    anchor's part".
 
     ``piece`` (which holds ``anchor``) is reached from the rest of the graph only through
-    ``anchor``. Tries every count ``q`` of whole grids; "INFEASIBLE" when none works.
+    ``anchor``. The cut-vertex and path conditions do not depend on the tolerances and
+    are worked out once; each call tries every count ``q`` of whole grids and answers
+    "INFEASIBLE" when none works.
     """
     nodes = sorted(piece, key=str)
     idx = {n: i for i, n in enumerate(nodes)}
     w = _int_weights(nodes, shares)
-    tot = np.array([shares[n] for n in nodes]).sum(axis=0)
+    tot = _total(nodes, shares)
     h = g.subgraph(nodes)
     # cut-vertex conditions: the components of h - c that weigh anything
     conditions = []
@@ -171,7 +179,7 @@ def _split_exists(
         comps = [
             [idx[n] for n in comp]
             for comp in nx.connected_components(nx.restricted_view(h, [c], []))
-            if np.array([shares[n] for n in comp]).sum(axis=0).max() >= _MIN_COMPONENT
+            if _total(comp, shares).max() >= _MIN_COMPONENT
         ]
         if len(comps) >= 2:
             conditions.append((idx[c], comps))
@@ -181,47 +189,55 @@ def _split_exists(
     # (per attribute; a whole grid's path avoids the anchor)
     ports = sorted({c for c, _ in conditions} | {idx[anchor]})
     paths = _path_conditions(h, nodes, idx, ports, idx[anchor], w)
-    q_max = int(np.floor(np.min(tot / (1.0 - tau)) + 1e-9))
-    statuses = []
-    for q in range(q_max + 1):
-        # the anchor's part holds what the whole grids leave: at most 1 + tau of a grid
-        if np.any(tot - q * (1.0 + tau) > 1.0 + tau + 1e-9):
-            continue
-        model = cp_model.CpModel()
-        x = [[model.new_bool_var(f"x{i}_{k}") for k in range(q + 1)] for i in range(len(nodes))]
-        for row in x:
-            model.add_exactly_one(row)
-        model.add(x[idx[anchor]][0] == 1)
-        for k in range(q + 1):
-            for t in range(tau.shape[0]):
-                expr = sum(int(w[i, t]) * x[i][k] for i in range(len(nodes)))
-                lo = None if k == 0 else 1.0 - tau[t]
-                _add_bounds(model, expr, len(nodes), lo, 1.0 + tau[t])
-            for c, comps in conditions:
-                touch = []
-                for comp in comps:
-                    z = model.new_bool_var("")
-                    for i in comp:
-                        model.add_implication(x[i][k], z)
-                    touch.append(z)
-                model.add(sum(touch) <= 1 + (len(comps) - 1) * x[c][k])
-            for a, b, inside, whole, any_ in paths:
-                lengths = any_ if k == 0 else whole
-                for t, length in enumerate(lengths):
-                    if length > 0:
-                        expr = sum(int(w[i, t]) * x[i][k] for i in inside)
-                        model.add(expr >= length).only_enforce_if([x[a][k], x[b][k]])
-        status = _solve(model, limit)
-        statuses.append(status)
-        if status in ("OPTIMAL", "FEASIBLE"):
-            return status
-    if not statuses:
-        return "INFEASIBLE"
-    return "INFEASIBLE" if all(s == "INFEASIBLE" for s in statuses) else ",".join(statuses)
+
+    def check(tau: np.ndarray) -> str:
+        q_max = int(np.floor(np.min(tot / (1.0 - tau)) + 1e-9))
+        statuses = []
+        for q in range(q_max + 1):
+            # the anchor's part holds what the whole grids leave: at most 1 + tau of a grid
+            if np.any(tot - q * (1.0 + tau) > 1.0 + tau + 1e-9):
+                continue
+            status = _solve(_split_model(q, w, idx[anchor], conditions, paths, tau), limit)
+            statuses.append(status)
+            if status in ("OPTIMAL", "FEASIBLE"):
+                return status
+        if all(st == "INFEASIBLE" for st in statuses):
+            return "INFEASIBLE"
+        return ",".join(statuses)
+
+    return check
+
+
+def _split_model(q: int, w, anchor: int, conditions, paths, tau) -> cp_model.CpModel:
+    """Unit labels 0..q: 0 is the anchor's part (at most 1 + tau), the rest whole grids."""
+    n = w.shape[0]
+    model = cp_model.CpModel()
+    x = [[model.new_bool_var(f"x{i}_{k}") for k in range(q + 1)] for i in range(n)]
+    for row in x:
+        model.add_exactly_one(row)
+    model.add(x[anchor][0] == 1)
+    for k in range(q + 1):
+        for t in range(tau.shape[0]):
+            expr = sum(int(w[i, t]) * x[i][k] for i in range(n))
+            _add_bounds(model, expr, n, None if k == 0 else 1.0 - tau[t], 1.0 + tau[t])
+        for c, comps in conditions:
+            touch = []
+            for comp in comps:
+                z = model.new_bool_var("")
+                for i in comp:
+                    model.add_implication(x[i][k], z)
+                touch.append(z)
+            model.add(sum(touch) <= 1 + (len(comps) - 1) * x[c][k])
+        for a, b, inside, whole, any_ in paths:
+            for t, length in enumerate(any_ if k == 0 else whole):
+                if length > 0:
+                    expr = sum(int(w[i, t]) * x[i][k] for i in inside)
+                    model.add(expr >= length).only_enforce_if([x[a][k], x[b][k]])
+    return model
 
 
 def _details(kind: str, where: str, piece: set, shares: Shares, names: list[str], status: str):
-    tot = np.array([shares[n] for n in piece]).sum(axis=0)
+    tot = _total(piece, shares)
     return {
         "argument": kind,
         "bridge": where,
@@ -234,13 +250,23 @@ def _details(kind: str, where: str, piece: set, shares: Shares, names: list[str]
 def _pieces(g: nx.Graph, shares: Shares, tau: np.ndarray, limit: float):
     """Candidate arguments: (kind, where, piece, check); ``check(tau)`` gives a status.
 
-    The heavy pieces come first: their models are small and answer in well under a second.
+    Single units come first, then the heavy pieces: their models are small and answer in
+    well under a second.
     """
     half = len(g) // 2
 
     def total(nodes) -> np.ndarray:
-        return np.array([shares[n] for n in nodes]).sum(axis=0)
+        return _total(nodes, shares)
 
+    # a single unit heavier than any grid allows
+    for n in g:
+        if np.any(shares[n] > 1.0 + tau):
+            yield (
+                "unit",
+                f"unit {n}",
+                {n},
+                (lambda t, n=n: "INFEASIBLE" if np.any(shares[n] > 1.0 + t) else "FEASIBLE"),
+            )
     cut_vertices = list(nx.articulation_points(g))
     comps_at = {
         v: sorted(nx.connected_components(nx.restricted_view(g, [v], [])), key=len)
@@ -260,7 +286,7 @@ def _pieces(g: nx.Graph, shares: Shares, tau: np.ndarray, limit: float):
                 "heavy piece",
                 f"cut vertex {v}",
                 piece,
-                (lambda t, piece=piece, v=v: _split_exists(g, piece, v, shares, t, limit)),
+                _split_check(g, piece, v, shares, limit),
             )
     for u, v in nx.bridges(g):
         cut = nx.restricted_view(g, [], [(u, v)])
@@ -328,9 +354,6 @@ def prove_graph(
     """
     tau = np.asarray(tau, dtype=np.float64)
     names = names or [f"a{t}" for t in range(tau.shape[0])]
-    for n in g:
-        if np.any(shares[n] > 1.0 + tau):
-            return True, _details("unit", f"unit {n}", {n}, shares, names, "unit alone too heavy")
     best: dict[str, object] = {}
     for kind, where, piece, check in _pieces(g, shares, tau, limit):
         status = check(tau)
@@ -364,10 +387,6 @@ def min_scale(
     """
     tau = np.asarray(tau, dtype=np.float64)
     names = names or [f"a{t}" for t in range(tau.shape[0])]
-    for n in g:
-        if np.any(shares[n] > 1.0 + tau):
-            lo = float(np.max((shares[n] - 1.0) / tau))
-            return lo, _details("unit", f"unit {n}", {n}, shares, names, "too heavy")
     for kind, where, piece, check in _pieces(g, shares, tau, limit):
         if check(tau) != "INFEASIBLE":
             continue
