@@ -784,7 +784,8 @@ def spp_search(
     agent's cheapest by more than the budget left are dropped below the node. When the
     cheapest columns happen to cover every job once they are a solution. The search
     branches on the row (job or agent) with the fewest candidates, trying its columns
-    in order of reduced slack (columns must be sorted by slack). Resumable: all state lives in the arrays.
+    in order of reduced slack (columns must be sorted by slack). Resumable: all state
+    lives in the arrays.
 
     Parameters
     ----------
@@ -836,7 +837,6 @@ def spp_search(
     vb = np.empty(n_jobs)
     rs = np.empty(mask.shape[0])  # reduced slack of each column at the current node
     left = np.empty(n_jobs, np.bool_)
-    newcov = np.empty(words, np.uint64)
     d = int(info[SPP_DEPTH])
     nodes = 0
     while d >= 0 and nodes < node_limit:
@@ -999,8 +999,7 @@ def spp_search(
         chosen[d] = c
         aused[col_agent[c]] = True
         for w in range(words):
-            newcov[w] = cov[d, w] | mask[c, w]
-            cov[d + 1, w] = newcov[w]
+            cov[d + 1, w] = cov[d, w] | mask[c, w]
         used[d + 1] = s1
         for j in range(n_jobs):
             v[d + 1, j] = v[d, j]
@@ -1014,7 +1013,7 @@ def spp_search(
                 continue
             clash = False
             for w in range(words):
-                if mask[c2, w] & newcov[w] != 0:
+                if mask[c2, w] & cov[d + 1, w] != 0:
                     clash = True
                     break
             if not clash:

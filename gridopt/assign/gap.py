@@ -48,9 +48,9 @@ How :func:`solve_gap` solves the generic GAP
    solution among its columns, provided ``delta`` is at least half the incumbent's
    mean slack per agent (shallower columns hardly ever hold an improvement, so such a
    level gets a tenth of the time left, not a third); a dive that finds nothing gets
-   one more try over a budget a quarter wider. Where the Lagrangian bound is within a few units of
-   the optimum (Chu and Beasley's types C and D) this finds and proves optima that
-   the local search and the MIP miss.
+   one more try over a wider budget (the next integer cost, or a quarter more). Where
+   the Lagrangian bound is within a few units of the optimum (Chu and Beasley's types
+   C and D) this finds and proves optima that the local search and the MIP miss.
 5. The reduced model (plus the incumbent) is solved in rounds by ``exact``: HiGHS branch
    and cut (default) or CP-SAT with the incumbent as hint. Short rounds re-optimise the
    jobs where the incumbent disagrees with the LP plus a random share (the rest fixed);
@@ -966,9 +966,10 @@ def _exact_columns(
     searched by branch and bound (:func:`_kernels.spp_search`, ``steps`` subgradient
     steps at the root and at other nodes). Costs are integral, so each level's budget
     is cut down to the last integer cost it admits (and raised, if need be, to the
-    smallest cost not yet excluded): fewer columns, the same answer. A complete search at budget ``delta`` either
-    finds the cheapest solution of slack within ``delta``, which is then optimal, or
-    proves that every solution costs more than ``L(u) + delta``. ``max_nodes`` (for
+    smallest cost not yet excluded): fewer columns, the same answer. A complete search
+    at budget ``delta`` either finds the cheapest solution of slack within ``delta``,
+    which is then optimal, or proves that every solution costs more than
+    ``L(u) + delta``. ``max_nodes`` (for
     deterministic runs) stops after that many search nodes instead of the clock.
 
     Returns the best agent per job found (None if none beat ``ub``), its objective
