@@ -25,9 +25,12 @@ it splits into ``q`` grids that lie wholly inside it and the part of ``w``'s gri
 ``X - w'`` (``w'`` a cut vertex inside ``X``) also holds ``w'``; a grid that holds two such
 cut vertices (or ``w``) weighs at least the lightest path between them (a whole grid's path
 avoids ``w``). CP-SAT is asked, for every ``q``, whether some labelling of ``X`` meets these
-conditions and the attribute bounds; connectivity is otherwise relaxed. This catches pieces made of
-blocks strung on single crossings, where the grid that must span the chain leaves too
-little for the grid of the entry unit.
+conditions and the attribute bounds. Connectivity is added lazily: a solution whose label
+falls apart gets cuts ("two units of one label on either side of a border need a unit of
+that label on the border") and CP-SAT runs again, until a solution is connected, none is
+left (a proof) or the time is spent. This catches pieces made of blocks strung on single
+crossings, where the grid that must span the chain leaves too little for the grid of the
+entry unit, and lattice pieces where the grids that balance cannot all be connected.
 
 "infeasible" for one piece proves that the whole instance has no feasible layout; the
 relaxations ignore the rest of the graph, so "feasible" proves nothing. Scaling every
@@ -189,6 +192,7 @@ def _split_check(
     # (per attribute; a whole grid's path avoids the anchor)
     ports = sorted({c for c, _ in conditions} | {idx[anchor]})
     paths = _path_conditions(h, nodes, idx, ports, idx[anchor], w)
+    links = nx.relabel_nodes(h, idx)
 
     def check(tau: np.ndarray) -> str:
         q_max = int(np.floor(np.min(tot / (1.0 - tau)) + 1e-9))
@@ -197,7 +201,8 @@ def _split_check(
             # the anchor's part holds what the whole grids leave: at most 1 + tau of a grid
             if np.any(tot - q * (1.0 + tau) > 1.0 + tau + 1e-9):
                 continue
-            status = _solve(_split_model(q, w, idx[anchor], conditions, paths, tau), limit)
+            model, x = _split_model(q, w, idx[anchor], conditions, paths, tau)
+            status = _solve_connected(model, x, links, idx[anchor], limit)
             statuses.append(status)
             if status in ("OPTIMAL", "FEASIBLE"):
                 return status
@@ -208,8 +213,11 @@ def _split_check(
     return check
 
 
-def _split_model(q: int, w, anchor: int, conditions, paths, tau) -> cp_model.CpModel:
-    """Unit labels 0..q: 0 is the anchor's part (at most 1 + tau), the rest whole grids."""
+def _split_model(q: int, w, anchor: int, conditions, paths, tau) -> tuple[cp_model.CpModel, list]:
+    """Unit labels 0..q: 0 is the anchor's part (at most 1 + tau), the rest whole grids.
+
+    Returns the model and its variables ``x[unit][label]``.
+    """
     n = w.shape[0]
     model = cp_model.CpModel()
     x = [[model.new_bool_var(f"x{i}_{k}") for k in range(q + 1)] for i in range(n)]
@@ -233,7 +241,56 @@ def _split_model(q: int, w, anchor: int, conditions, paths, tau) -> cp_model.CpM
                 if length > 0:
                     expr = sum(int(w[i, t]) * x[i][k] for i in inside)
                     model.add(expr >= length).only_enforce_if([x[a][k], x[b][k]])
-    return model
+    return model, x
+
+
+def _solve_connected(model: cp_model.CpModel, x: list, links: nx.Graph, anchor: int, limit: float):
+    """CP-SAT status of the split model with every label connected (lazy cuts).
+
+    The model leaves connectivity out. Each solution is checked; a label whose units fall
+    apart gets, for every piece ``C`` of it that is cut off (the pieces without the
+    anchor for label 0; all but the largest for a whole grid), the cut "a unit of ``C``
+    and a unit outside ``C`` in one label need a unit of that label on ``C``'s border"
+    (for label 0 the second unit is the anchor). Whole grids are interchangeable, so
+    their cuts go to every whole-grid label. The loop ends when a solution is connected
+    ("FEASIBLE"), the model becomes infeasible ("INFEASIBLE": a proof, the cuts being
+    valid for every connected split) or ``limit`` seconds are spent ("UNKNOWN").
+    """
+    q = len(x[0]) - 1
+    t0 = time.perf_counter()
+    while True:
+        left = limit - (time.perf_counter() - t0)
+        if left <= 0:
+            return "UNKNOWN"
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = left
+        solver.parameters.num_workers = 1
+        status = solver.status_name(solver.solve(model))
+        if status not in ("OPTIMAL", "FEASIBLE"):
+            return status
+        label = np.array([[solver.value(v) for v in row] for row in x]).argmax(axis=1)
+        cut = False
+        for k in range(q + 1):
+            members = np.flatnonzero(label == k).tolist()
+            parts = sorted(nx.connected_components(links.subgraph(members)), key=len)
+            if len(parts) < 2:
+                continue
+            loose = [c for c in parts if anchor not in c] if k == 0 else parts[:-1]
+            for part in loose:
+                border = set().union(*(links[u] for u in part)) - part
+                if k == 0:
+                    for u in part:
+                        model.add(sum(x[s][0] for s in border) >= 1).only_enforce_if(x[u][0])
+                else:
+                    other = min(u for u in members if u not in part)
+                    for kk in range(1, q + 1):
+                        for u in part:
+                            model.add(sum(x[s][kk] for s in border) >= 1).only_enforce_if(
+                                [x[u][kk], x[other][kk]]
+                            )
+                cut = True
+        if not cut:
+            return "FEASIBLE"
 
 
 def _details(kind: str, where: str, piece: set, shares: Shares, names: list[str], status: str):

@@ -6,7 +6,7 @@ import itertools
 
 import networkx as nx
 import numpy as np
-from dtdp_bounds import min_scale, prove, prove_graph
+from dtdp_bounds import _solve, _split_check, _split_model, min_scale, prove, prove_graph
 
 
 def _write(tmp_path, g: nx.Graph, name: str):
@@ -125,6 +125,49 @@ def test_min_scale_of_the_chain():
     s, details = min_scale(g, shares, np.array([0.05]))
     assert details["bridge"] == "cut vertex M0"
     assert 3.85 <= s <= 3.9
+
+
+def _ring_on_a_stem():
+    """A ring w-a-b-c-d-e-w hanging on w, and a stem of six units y0-y5 from w; 3 grids.
+
+    Shares: a and c 0.5, b, d and e 0.3, w 0.05, stem units 0.175 each. The ring holds
+    1.95 grids: one grid inside it plus w's part. The only set of ring units within
+    +/-5 % is {a, c}, which is not connected.
+    """
+    g = nx.cycle_graph(["w", "a", "b", "c", "d", "e"])
+    stem = [f"y{i}" for i in range(6)]
+    nx.add_path(g, ["w", *stem])
+    sh = {"w": 0.05, "a": 0.5, "b": 0.3, "c": 0.5, "d": 0.3, "e": 0.3}
+    sh.update({n: 0.175 for n in stem})
+    return g, {n: np.array([v]) for n, v in sh.items()}
+
+
+def test_connectivity_cuts_prove_what_the_relaxation_allows():
+    g, shares = _ring_on_a_stem()
+    tau = np.array([0.05])
+    assert not _brute_force_feasible(g, shares, 3, tau)
+    # without connectivity the ring splits: {a, c} is a grid, the rest is w's part
+    ring = {"w", "a", "b", "c", "d", "e"}
+    check = _split_check(g, ring, "w", shares, 5.0)
+    nodes = sorted(ring)
+    w = np.rint(np.array([shares[n] for n in nodes]) * 1_000_000).astype(np.int64)
+    model, _ = _split_model(1, w, nodes.index("w"), [], [], tau)
+    assert _solve(model, 5.0) in ("OPTIMAL", "FEASIBLE")
+    # with the cuts, no split is left
+    assert check(tau) == "INFEASIBLE"
+    proven, details = prove_graph(g, shares, tau)
+    assert proven
+    assert details["argument"] == "heavy piece"
+    assert details["bridge"] == "cut vertex w"
+
+
+def test_connectivity_cuts_keep_a_connected_split():
+    # with b and d swapped for 0.45 and 0.15, {a, b} (0.95) is a connected grid inside the
+    # ring and w + c + d + e (1.0) is w's part: no proof
+    g, shares = _ring_on_a_stem()
+    shares["b"], shares["d"] = np.array([0.45]), np.array([0.15])
+    check = _split_check(g, {"w", "a", "b", "c", "d", "e"}, "w", shares, 5.0)
+    assert check(np.array([0.05])) == "FEASIBLE"
 
 
 def _brute_force_feasible(g: nx.Graph, shares, p: int, tau: np.ndarray) -> bool:
