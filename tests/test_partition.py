@@ -121,6 +121,37 @@ def test_infeasible_tolerance_reports_figures() -> None:
     assert any("households" in v and "unit 4" in v for v in res.violations)
 
 
+def _lattice_with_pendants(pendant_households: float) -> Units:
+    """A 4 x 4 lattice (households 1 each) with two 3-unit paths hanging on unit 5."""
+    u = lattice(4, 4)
+    n = 22
+    edges = [(a, b) for a, b in zip(*u.edges()[:2], strict=True)]
+    edges += [(5, 16), (16, 17), (17, 18), (5, 19), (19, 20), (20, 21)]
+    hh = np.r_[np.ones(16), np.full(6, pendant_households)]
+    return Units.from_edges(
+        ids=np.arange(n), x=np.r_[u.x, np.arange(6) * 10.0], y=np.r_[u.y, np.full(6, -100.0)],
+        attributes={"households": hh}, edges=np.array(edges),
+    )  # fmt: skip
+
+
+def test_light_pieces_on_one_unit_report_an_unmeetable_tolerance() -> None:
+    # 3 grids. With 3 households per pendant unit the total is 34, a grid 10.77-11.90
+    # (+/-5 %). Each pendant (9) is too light for a grid of its own, so both share unit
+    # 5's grid, which then holds 1 + 9 + 9 = 19. With 0.75 per unit the pendants (2.25)
+    # still join unit 5's grid, but 5.5 is within the limit: no such message.
+    obj = Objective(balance={"households": 0.05})
+    ok = partition(_lattice_with_pendants(0.75), 3, obj, seed=0, time_limit=0.5)
+    assert not any("hang on unit" in v for v in ok.violations)
+    bad = partition(_lattice_with_pendants(3.0), 3, obj, seed=0, time_limit=0.5)
+    assert bad.status == "infeasible"
+    msg = [v for v in bad.violations if "hang on unit" in v]
+    assert msg and "6 units that hang on unit 5" in msg[0] and "holds 19," in msg[0], msg
+    # without contiguity the argument does not hold and is not made
+    free = partition(_lattice_with_pendants(3.0), 3, obj, seed=0, time_limit=0.5,
+                     contiguity=False)  # fmt: skip
+    assert not any("hang on unit" in v for v in free.violations)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

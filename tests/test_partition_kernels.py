@@ -108,3 +108,46 @@ def test_patience_stops_a_feasible_run_early() -> None:
     assert res.feasible, res.violations
     assert res.runtime < 30.0
     assert 0.0 <= res.stats["time_to_feasible"] <= res.runtime
+
+
+def test_hanging_pieces_match_the_components_without_each_unit() -> None:
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        n = int(rng.integers(5, 40))
+        edges = {(int(rng.integers(0, i)), i) for i in range(1, n)}  # a random tree
+        for _ in range(int(rng.integers(0, n))):
+            a, b = sorted(rng.choice(n, 2, replace=False).tolist())
+            edges.add((a, b))
+        u = Units.from_edges(
+            ids=np.arange(n), x=np.zeros(n), y=np.zeros(n),
+            attributes={"a": rng.random(n)}, edges=sorted(edges),
+        )  # fmt: skip
+        vals = np.column_stack([u.attributes[:, 0], np.ones(n)])
+        unit = np.empty(n, np.int64)
+        sums = np.empty((n, 2))
+        size = np.empty(n, np.int64)
+        rows = PK.hanging_pieces(u.indptr.astype(np.int64), u.indices.astype(np.int64), vals,
+                                 unit, sums, size)  # fmt: skip
+        for v in range(n):
+            keep = np.flatnonzero(np.arange(n) != v)
+            g = csr_matrix((np.ones(u.indices.size), u.indices, u.indptr), shape=(n, n))
+            k, lab = connected_components(g[keep][:, keep], directed=False)
+            comps = sorted(
+                (int((lab == c).sum()), round(float(vals[keep[lab == c], 0].sum()), 9))
+                for c in range(k)
+            )
+            listed = [
+                (int(size[r]), round(float(sums[r, 0]), 9)) for r in range(rows) if unit[r] == v
+            ]
+            # the count column of vals sums to the unit counts
+            assert sum(s for s, _ in listed) == int(sums[:rows][unit[:rows] == v, 1].sum())
+            if k >= 2:
+                # every component is listed, except at most one (the rest, on the parent's side)
+                assert len(listed) in (k, k - 1), (trial, v)
+                assert all(c in comps for c in listed), (trial, v)
+            else:
+                # not a cut vertex: nothing listed, or the whole rest for a search root
+                assert listed in ([], [(n - 1, round(float(vals[keep, 0].sum()), 9))]), (trial, v)

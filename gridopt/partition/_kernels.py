@@ -1090,3 +1090,77 @@ def recom_balance(
     out[2] = n_acc
     out[3] = n_bad
     return mv
+
+
+# ------------------------------------------------------------------ pieces behind cut vertices
+
+
+@njit(cache=True, nogil=True)
+def hanging_pieces(indptr, indices, vals, out_unit, out_sum, out_size):
+    """The pieces of the graph that hang on single units (cut vertices).
+
+    One iterative depth-first search (Tarjan's low points). For every unit ``v`` and every
+    search child ``c`` of ``v`` whose subtree has no edge above ``v`` (``low[c] >=
+    disc[v]``), that subtree is a component of the graph without ``v``; its row goes to
+    ``out_unit`` (``v``), ``out_sum`` (the summed rows of ``vals``) and ``out_size`` (its
+    unit count). For a search root every child qualifies. The component of ``G - v``
+    that holds ``v``'s search parent is not listed (it is the rest). Returns the number
+    of rows (at most ``n - 1``). O(units + edges).
+    """
+    n = indptr.shape[0] - 1
+    m = vals.shape[1]
+    disc = np.full(n, -1, np.int64)
+    low = np.zeros(n, np.int64)
+    parent = np.full(n, -1, np.int64)
+    nxt = np.zeros(n, np.int64)
+    sub = np.zeros((n, m))
+    size = np.zeros(n, np.int64)
+    stack = np.empty(n, np.int64)
+    clock = 0
+    rows = 0
+    for r in range(n):
+        if disc[r] >= 0:
+            continue
+        top = 0
+        stack[0] = r
+        disc[r] = clock
+        low[r] = clock
+        clock += 1
+        nxt[r] = indptr[r]
+        for t in range(m):
+            sub[r, t] = vals[r, t]
+        size[r] = 1
+        while top >= 0:
+            v = stack[top]
+            if nxt[v] < indptr[v + 1]:
+                u = indices[nxt[v]]
+                nxt[v] += 1
+                if disc[u] < 0:
+                    parent[u] = v
+                    disc[u] = clock
+                    low[u] = clock
+                    clock += 1
+                    nxt[u] = indptr[u]
+                    for t in range(m):
+                        sub[u, t] = vals[u, t]
+                    size[u] = 1
+                    top += 1
+                    stack[top] = u
+                elif u != parent[v] and disc[u] < low[v]:
+                    low[v] = disc[u]
+            else:
+                top -= 1
+                p = parent[v]
+                if p >= 0:
+                    if low[v] < low[p]:
+                        low[p] = low[v]
+                    for t in range(m):
+                        sub[p, t] += sub[v, t]
+                    size[p] += size[v]
+                    if low[v] >= disc[p]:
+                        out_unit[rows] = p
+                        for t in range(m):
+                            out_sum[rows, t] = sub[v, t]
+                        out_size[rows] = size[v]
+                        rows += 1
+    return rows

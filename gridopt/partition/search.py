@@ -87,7 +87,11 @@ class PartitionResult:
         distance matrix was given, else the centroid diameter in metres),
         ``border_length`` (m), ``base``.
     violations : tuple of str
-        What makes the layout infeasible, with figures (empty when feasible).
+        What makes the layout infeasible, with figures (empty when feasible). Checked
+        before the search, and proving that no layout can meet a tolerance: a unit that
+        alone outweighs a grid, units locked to one grid that do, and (connected grids)
+        units hanging on one unit in pieces too light for a grid of their own, which
+        therefore share that unit's grid and outweigh it.
     stats : dict
         ``iterations``, ``accepted``, ``rejected_contiguity``, ``recom_accepted``,
         ``restarts``, ``seed_time``, ``trace`` (list of (seconds, best score)), and more.
@@ -239,9 +243,13 @@ def _check_locked(
     return out
 
 
-def _precheck(scorer: Scorer, locked: NDArray[np.int64]) -> list[str]:
-    """Tolerances no layout can meet, with figures."""
-    msgs = []
+def _precheck(scorer: Scorer, locked: NDArray[np.int64], graph: Units | None = None) -> list[str]:
+    """Tolerances no layout can meet, with figures.
+
+    With ``graph`` (contiguous grids), also the pieces that hang on one unit: see
+    :func:`_hanging_excess`.
+    """
+    msgs = [] if graph is None else _hanging_excess(scorer, graph)
     hi = scorer.target * (1.0 + scorer.tau[None, :])
     for t, name in enumerate(scorer.objective.attributes):
         col = scorer.attrs[:, t]
@@ -249,8 +257,9 @@ def _precheck(scorer: Scorer, locked: NDArray[np.int64]) -> list[str]:
         cap = float(hi[:, t].max())
         if col[u] > cap:
             msgs.append(
-                f"{name}: unit {u} alone holds {col[u]:.6g}, above the largest allowed grid total "
-                f"{cap:.6g} (target +{scorer.tau[t]:.0%}) by {col[u] / cap - 1:.1%}"
+                f"{name}: unit {scorer.units.ids[u]} alone holds {col[u]:.6g}, above the largest "
+                f"allowed grid total {cap:.6g} (target +{scorer.tau[t]:.0%}) by "
+                f"{col[u] / cap - 1:.1%}"
             )
         fixed = locked >= 0
         if fixed.any():
@@ -262,6 +271,59 @@ def _precheck(scorer: Scorer, locked: NDArray[np.int64]) -> list[str]:
                     f"{name}: units locked to grid {g} hold {lt[g]:.6g}, above its allowed "
                     f"{hi[g, t]:.6g} by {lt[g] / hi[g, t] - 1:.1%}"
                 )
+    return msgs
+
+
+def _hanging_excess(scorer: Scorer, graph: Units) -> list[str]:
+    """Cut vertices whose light pieces make one grid too heavy (connected grids only).
+
+    Take a unit ``v`` whose removal splits the unit graph. A piece of the graph without
+    ``v`` that is below every grid's lower limit in some attribute cannot hold a grid of
+    its own, so each of its units belongs to a grid that also holds units outside the
+    piece; being connected, that grid passes through ``v``. All such pieces therefore
+    share ``v``'s grid. When they weigh, with ``v``, more than the largest allowed grid
+    total in some attribute, no layout meets the tolerances. One message per attribute,
+    for the unit where the excess is largest.
+    """
+    attrs = scorer.attrs
+    n, m = attrs.shape
+    if m == 0 or n < 3:
+        return []
+    lo = (scorer.target * (1.0 - scorer.tau[None, :])).min(axis=0)
+    hi = (scorer.target * (1.0 + scorer.tau[None, :])).max(axis=0)
+    vals = np.ascontiguousarray(attrs, dtype=np.float64)
+    unit = np.empty(n, dtype=np.int64)
+    sums = np.empty((n, m))
+    size = np.empty(n, dtype=np.int64)
+    rows = PK.hanging_pieces(
+        graph.indptr.astype(np.int64), graph.indices.astype(np.int64), vals, unit, sums, size
+    )
+    unit, sums, size = unit[:rows], sums[:rows], size[:rows]
+    # the rest of the graph without v (the side of v's search parent) is one more piece
+    listed = np.zeros((n, m))
+    np.add.at(listed, unit, sums)
+    n_listed = np.bincount(unit, weights=size, minlength=n)
+    cut = np.unique(unit)
+    rest = vals.sum(axis=0)[None, :] - vals[cut] - listed[cut]
+    n_rest = (n - 1 - n_listed[cut]).astype(np.int64)
+    unit = np.concatenate([unit, cut[n_rest > 0]])
+    sums = np.concatenate([sums, rest[n_rest > 0]])
+    size = np.concatenate([size, n_rest[n_rest > 0]])
+    light = np.any(sums < lo[None, :] * (1.0 - 1e-9), axis=1)
+    joined = vals.copy()
+    np.add.at(joined, unit[light], sums[light])
+    joined_n = np.bincount(unit[light], weights=size[light], minlength=n).astype(np.int64)
+    msgs = []
+    for t, name in enumerate(scorer.objective.attributes):
+        ratio = np.where(joined_n > 0, joined[:, t] / max(hi[t], 1e-300), 0.0)
+        v = int(np.argmax(ratio))
+        if ratio[v] > 1.0 + 1e-9:
+            msgs.append(
+                f"{name}: the {joined_n[v]} units that hang on unit {graph.ids[v]} in pieces "
+                f"too light for a grid of their own must share its grid, which then holds "
+                f"{joined[v, t]:.6g}, above the largest allowed grid total {hi[t]:.6g} "
+                f"(target +{scorer.tau[t]:.0%}) by {ratio[v] - 1:.1%}"
+            )
     return msgs
 
 
@@ -781,7 +843,7 @@ def partition(
     free_bases = objective.travel_weight > 0 or objective.compactness == "radius"
     frozen = (lk >= 0).astype(np.uint8)
     init = None if initial is None else scorer.check_labels(initial)
-    violations_pre = _precheck(scorer, lk)
+    violations_pre = _precheck(scorer, lk, work if contiguity else None)
     for msg in violations_pre:
         log.warning("infeasible tolerance: %s", msg)
 
