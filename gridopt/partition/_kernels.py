@@ -1112,9 +1112,9 @@ def hanging_pieces(indptr, indices, vals, out_unit, out_sum, out_size):
     disc = np.full(n, -1, np.int64)
     low = np.zeros(n, np.int64)
     parent = np.full(n, -1, np.int64)
-    nxt = np.zeros(n, np.int64)
-    sub = np.zeros((n, m))
-    size = np.zeros(n, np.int64)
+    nxt = indptr[:-1].copy()  # next edge to look at, per unit
+    sub = vals.copy()  # subtree sums and sizes, filled in as the search backs up
+    size = np.ones(n, np.int64)
     stack = np.empty(n, np.int64)
     clock = 0
     rows = 0
@@ -1126,10 +1126,6 @@ def hanging_pieces(indptr, indices, vals, out_unit, out_sum, out_size):
         disc[r] = clock
         low[r] = clock
         clock += 1
-        nxt[r] = indptr[r]
-        for t in range(m):
-            sub[r, t] = vals[r, t]
-        size[r] = 1
         while top >= 0:
             v = stack[top]
             if nxt[v] < indptr[v + 1]:
@@ -1140,10 +1136,6 @@ def hanging_pieces(indptr, indices, vals, out_unit, out_sum, out_size):
                     disc[u] = clock
                     low[u] = clock
                     clock += 1
-                    nxt[u] = indptr[u]
-                    for t in range(m):
-                        sub[u, t] = vals[u, t]
-                    size[u] = 1
                     top += 1
                     stack[top] = u
                 elif u != parent[v] and disc[u] < low[v]:
