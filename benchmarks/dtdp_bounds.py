@@ -193,6 +193,7 @@ def _split_check(
     ports = sorted({c for c, _ in conditions} | {idx[anchor]})
     paths = _path_conditions(h, nodes, idx, ports, idx[anchor], w)
     links = nx.relabel_nodes(h, idx)
+    cuts: dict[int, list] = {}  # connectivity cuts found so far, per count of whole grids
 
     def check(tau: np.ndarray) -> str:
         q_max = int(np.floor(np.min(tot / (1.0 - tau)) + 1e-9))
@@ -202,7 +203,7 @@ def _split_check(
             if np.any(tot - q * (1.0 + tau) > 1.0 + tau + 1e-9):
                 continue
             model, x = _split_model(q, w, idx[anchor], conditions, paths, tau)
-            status = _solve_connected(model, x, links, idx[anchor], limit)
+            status = _solve_connected(model, x, links, idx[anchor], limit, cuts.setdefault(q, []))
             statuses.append(status)
             if status in ("OPTIMAL", "FEASIBLE"):
                 return status
@@ -244,7 +245,21 @@ def _split_model(q: int, w, anchor: int, conditions, paths, tau) -> tuple[cp_mod
     return model, x
 
 
-def _solve_connected(model: cp_model.CpModel, x: list, links: nx.Graph, anchor: int, limit: float):
+def _add_cut(model: cp_model.CpModel, x: list, cut: tuple) -> None:
+    """Add one connectivity cut ``(label0, part, border, other)`` to a split model."""
+    label0, part, border, other = cut
+    if label0:  # a unit of part in the anchor's label needs that label on the border
+        for u in part:
+            model.add(sum(x[s][0] for s in border) >= 1).only_enforce_if(x[u][0])
+        return
+    for k in range(1, len(x[0])):  # whole grids: part and other in one grid
+        for u in part:
+            model.add(sum(x[s][k] for s in border) >= 1).only_enforce_if([x[u][k], x[other][k]])
+
+
+def _solve_connected(
+    model: cp_model.CpModel, x: list, links: nx.Graph, anchor: int, limit: float, cuts: list
+) -> str:
     """CP-SAT status of the split model with every label connected (lazy cuts).
 
     The model leaves connectivity out. Each solution is checked; a label whose units fall
@@ -252,10 +267,14 @@ def _solve_connected(model: cp_model.CpModel, x: list, links: nx.Graph, anchor: 
     anchor for label 0; all but the largest for a whole grid), the cut "a unit of ``C``
     and a unit outside ``C`` in one label need a unit of that label on ``C``'s border"
     (for label 0 the second unit is the anchor). Whole grids are interchangeable, so
-    their cuts go to every whole-grid label. The loop ends when a solution is connected
-    ("FEASIBLE"), the model becomes infeasible ("INFEASIBLE": a proof, the cuts being
-    valid for every connected split) or ``limit`` seconds are spent ("UNKNOWN").
+    their cuts go to every whole-grid label. The cuts hold at any tolerance: ``cuts``
+    (the ones found before, for the same piece and count of grids) is added first and
+    receives the new ones. The loop ends when a solution is connected ("FEASIBLE"), the
+    model becomes infeasible ("INFEASIBLE": a proof, the cuts being valid for every
+    connected split) or ``limit`` seconds are spent ("UNKNOWN").
     """
+    for cut in cuts:
+        _add_cut(model, x, cut)
     q = len(x[0]) - 1
     t0 = time.perf_counter()
     while True:
@@ -269,28 +288,21 @@ def _solve_connected(model: cp_model.CpModel, x: list, links: nx.Graph, anchor: 
         if status not in ("OPTIMAL", "FEASIBLE"):
             return status
         label = np.array([[solver.value(v) for v in row] for row in x]).argmax(axis=1)
-        cut = False
+        found = []
         for k in range(q + 1):
             members = np.flatnonzero(label == k).tolist()
             parts = sorted(nx.connected_components(links.subgraph(members)), key=len)
             if len(parts) < 2:
                 continue
-            loose = [c for c in parts if anchor not in c] if k == 0 else parts[:-1]
-            for part in loose:
-                border = set().union(*(links[u] for u in part)) - part
-                if k == 0:
-                    for u in part:
-                        model.add(sum(x[s][0] for s in border) >= 1).only_enforce_if(x[u][0])
-                else:
-                    other = min(u for u in members if u not in part)
-                    for kk in range(1, q + 1):
-                        for u in part:
-                            model.add(sum(x[s][kk] for s in border) >= 1).only_enforce_if(
-                                [x[u][kk], x[other][kk]]
-                            )
-                cut = True
-        if not cut:
+            for part in [c for c in parts if anchor not in c] if k == 0 else parts[:-1]:
+                border = tuple(sorted(set().union(*(links[u] for u in part)) - part))
+                other = anchor if k == 0 else min(u for u in members if u not in part)
+                found.append((k == 0, tuple(sorted(part)), border, other))
+        if not found:
             return "FEASIBLE"
+        for cut in found:
+            _add_cut(model, x, cut)
+        cuts.extend(found)
 
 
 def _details(kind: str, where: str, piece: set, shares: Shares, names: list[str], status: str):
