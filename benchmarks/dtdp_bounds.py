@@ -205,7 +205,7 @@ def _split_check(
             model, x = _split_model(q, w, idx[anchor], conditions, paths, tau)
             status = _solve_connected(model, x, links, idx[anchor], limit, cuts.setdefault(q, []))
             statuses.append(status)
-            if status in ("OPTIMAL", "FEASIBLE"):
+            if status == "FEASIBLE":  # a connected split
                 return status
         if all(st == "INFEASIBLE" for st in statuses):
             return "INFEASIBLE"

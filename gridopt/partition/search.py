@@ -243,13 +243,13 @@ def _check_locked(
     return out
 
 
-def _precheck(scorer: Scorer, locked: NDArray[np.int64], graph: Units | None = None) -> list[str]:
+def _precheck(scorer: Scorer, locked: NDArray[np.int64], connected: bool) -> list[str]:
     """Tolerances no layout can meet, with figures.
 
-    With ``graph`` (contiguous grids), also the pieces that hang on one unit: see
-    :func:`_hanging_excess`.
+    With ``connected`` grids, also the pieces that hang on one unit of the scorer's
+    units: see :func:`_hanging_excess`.
     """
-    msgs = [] if graph is None else _hanging_excess(scorer, graph)
+    msgs = _hanging_excess(scorer) if connected else []
     hi = scorer.target * (1.0 + scorer.tau[None, :])
     for t, name in enumerate(scorer.objective.attributes):
         col = scorer.attrs[:, t]
@@ -274,7 +274,7 @@ def _precheck(scorer: Scorer, locked: NDArray[np.int64], graph: Units | None = N
     return msgs
 
 
-def _hanging_excess(scorer: Scorer, graph: Units) -> list[str]:
+def _hanging_excess(scorer: Scorer) -> list[str]:
     """Cut vertices whose light pieces make one grid too heavy (connected grids only).
 
     Take a unit ``v`` whose removal splits the unit graph. A piece of the graph without
@@ -285,7 +285,7 @@ def _hanging_excess(scorer: Scorer, graph: Units) -> list[str]:
     total in some attribute, no layout meets the tolerances. One message per attribute,
     for the unit where the excess is largest.
     """
-    attrs = scorer.attrs
+    attrs, graph = scorer.attrs, scorer.units
     n, m = attrs.shape
     if m == 0 or n < 3:
         return []
@@ -540,7 +540,7 @@ class _Search:
                 break
             if max_chunks is not None and n_chunks >= max_chunks:
                 break
-            dev = np.abs(tot / sc.target - 1.0)
+            dev = np.abs(sc.deviations(tot))
             exc = float(((dev - sc.tau[None, :]).clip(0) / sc.tau[None, :]).sum())
             log.debug("balance round: excess %.4g, %d pairs out", exc, int(out[3]))
             if exc < 0.99 * best_exc:
@@ -843,7 +843,7 @@ def partition(
     free_bases = objective.travel_weight > 0 or objective.compactness == "radius"
     frozen = (lk >= 0).astype(np.uint8)
     init = None if initial is None else scorer.check_labels(initial)
-    violations_pre = _precheck(scorer, lk, work if contiguity else None)
+    violations_pre = _precheck(scorer, lk, contiguity)
     for msg in violations_pre:
         log.warning("infeasible tolerance: %s", msg)
 
