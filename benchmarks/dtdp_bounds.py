@@ -39,6 +39,16 @@ tolerance by ``s`` and bisecting gives a lower bound: no layout has every attrib
 
 Writes ``OUT/bounds.csv`` (instance, proven_infeasible, the piece and its attribute shares
 of a mean grid, the CP-SAT status, seconds) and prints one line per instance.
+
+``--quality SUMMARY`` joins the ``summary.csv`` of ``quality.py dtdp`` (which instances
+gridopt solved): ``bounds.csv`` gets a ``gridopt_feasible`` column, every instance is
+counted as feasible (gridopt found a layout), proven infeasible or open, and an instance
+both solved and proven infeasible (a false proof) is reported with exit code 1.
+``--skip-solved`` then leaves out the instances gridopt solved (their proof is hopeless
+and slow; without it they serve as a soundness check)::
+
+    python benchmarks/quality.py dtdp --data ../shared/benchmarks/dtdp --time-limit 60 --out out/dtdp
+    python benchmarks/dtdp_bounds.py --data ../shared/benchmarks/dtdp --quality out/dtdp/summary.csv --skip-solved --out out/bounds
 """
 
 from __future__ import annotations
@@ -484,6 +494,12 @@ def prove(
     return prove_graph(g, shares, np.full(len(ACTIVITIES), tau), list(ACTIVITIES), limit)
 
 
+def _solved(summary: Path) -> dict[str, bool]:
+    """Instance -> whether gridopt's layout was feasible, from a ``quality.py dtdp`` summary."""
+    with summary.open(newline="") as fh:
+        return {r["instance"]: r["feasible"] == "True" for r in csv.DictReader(fh)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of *.graphml")
@@ -491,6 +507,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="glob on the file name")
     parser.add_argument("--territories", type=int, default=10)
     parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument(
+        "--quality", type=Path, default=None, help="summary.csv of quality.py dtdp to join"
+    )
+    parser.add_argument(
+        "--skip-solved", action="store_true", help="leave out what --quality says gridopt solved"
+    )
     args = parser.parse_args(argv)
     files = sorted(args.data.glob("*.graphml"))
     if args.only:
@@ -498,23 +520,67 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print(f"error: no *.graphml under {args.data}", file=sys.stderr)
         return 2
+    solved: dict[str, bool] = {}
+    if args.quality is not None:
+        if not args.quality.is_file():
+            print(f"error: --quality: no file {args.quality}", file=sys.stderr)
+            return 2
+        try:
+            solved = _solved(args.quality)
+        except (KeyError, csv.Error) as exc:
+            print(f"error: --quality: not a quality.py dtdp summary ({exc})", file=sys.stderr)
+            return 2
+    elif args.skip_solved:
+        print("error: --skip-solved needs --quality", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for f in files:
+        row: dict[str, object] = {"instance": f.stem}
+        if f.stem in solved:
+            row["gridopt_feasible"] = solved[f.stem]
+        if args.skip_solved and solved.get(f.stem):
+            row["proven_infeasible"] = False
+            rows.append(row)
+            print(f"{f.stem:20s} {'skipped':17s} gridopt found a feasible layout")
+            continue
         t0 = time.perf_counter()
         proven, details = prove(f, args.territories, args.tolerance)
-        row = {"instance": f.stem, "proven_infeasible": proven, **details}
+        row.update({"proven_infeasible": proven, **details})
         row["seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(row)
         print(f"{f.stem:20s} {'PROVEN INFEASIBLE' if proven else 'no proof':17s} {details}")
     fields = ["instance", "proven_infeasible", "argument", "bridge", "piece_units"]
     fields += [f"share_{k}" for k in ACTIVITIES] + ["cpsat", "seconds"]
-    with (args.out / "bounds.csv").open("w", newline="") as fh:
+    if solved:
+        fields.append("gridopt_feasible")
+    tmp = args.out / "bounds.csv.tmp"
+    with tmp.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    n = sum(r["proven_infeasible"] for r in rows)
+    tmp.replace(args.out / "bounds.csv")
+    n = sum(bool(r["proven_infeasible"]) for r in rows)
     print(f"{n} of {len(rows)} instances proven infeasible at +/-{100 * args.tolerance:g} %")
+    if not solved:
+        return 0
+    false_proofs = [
+        r["instance"] for r in rows if r["proven_infeasible"] and r.get("gridopt_feasible")
+    ]
+    feasible = sum(bool(r.get("gridopt_feasible")) for r in rows)
+    open_ = [
+        r["instance"] for r in rows if not r["proven_infeasible"] and not r.get("gridopt_feasible")
+    ]
+    print(f"feasible (gridopt): {feasible}, proven infeasible: {n}, open: {len(open_)}")
+    if open_:
+        print("open: " + " ".join(map(str, open_)))
+    if false_proofs:
+        print(
+            "error: proven infeasible, yet gridopt found a feasible layout: "
+            + " ".join(map(str, false_proofs)),
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -6,7 +6,7 @@ import itertools
 
 import networkx as nx
 import numpy as np
-from dtdp_bounds import _solve, _split_check, _split_model, min_scale, prove, prove_graph
+from dtdp_bounds import _solve, _split_check, _split_model, main, min_scale, prove, prove_graph
 
 
 def _write(tmp_path, g: nx.Graph, name: str):
@@ -49,6 +49,39 @@ def test_heavy_tail_is_proven_infeasible(tmp_path):
     # the piece that proves it is the tail (seen from its bridge or from a cut vertex in it)
     where = details["bridge"].removeprefix("cut vertex ").split("-")[0]
     assert where in {str(n) for n in range(11, 20)}
+
+
+def _summary(path, feasible: dict[str, bool]) -> None:
+    rows = ["instance,n_units,feasible,status"]
+    rows += [f"{k},20,{v},{'feasible' if v else 'time_limit'}" for k, v in feasible.items()]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_cli_joins_the_quality_summary(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    _write(data, _grid_with_tail(1), "ok")
+    _write(data, _grid_with_tail(2), "bad")
+    summary = tmp_path / "summary.csv"
+    _summary(summary, {"ok": True, "bad": False})
+    out = tmp_path / "out"
+    args = ["--data", str(data), "--out", str(out), "--territories", "2", "--quality", str(summary)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "feasible (gridopt): 1, proven infeasible: 1, open: 0" in text
+    rows = (out / "bounds.csv").read_text().splitlines()
+    assert rows[0].endswith(",gridopt_feasible")
+    assert rows[1].startswith("bad,True,") and rows[2].startswith("ok,False,")
+    # the solved instance is not examined with --skip-solved
+    assert main([*args, "--skip-solved"]) == 0
+    assert "ok                   skipped" in capsys.readouterr().out
+    # a proof against a layout gridopt found is a false proof: exit code 1
+    _summary(summary, {"ok": True, "bad": True})
+    assert main(args) == 1
+    assert "yet gridopt found a feasible layout: bad" in capsys.readouterr().err
+    # bad options: exit code 2, nothing written
+    assert main([*args[:-2], "--skip-solved"]) == 2
+    assert main([*args[:-1], str(tmp_path / "missing.csv")]) == 2
 
 
 def _lattice_with_petals(a: int, b: int):
