@@ -137,6 +137,15 @@ def read_reference(data: Path) -> dict[str, float]:
     return ref
 
 
+def _write_summary(path: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
 def run_dtdp(args: Any) -> int:
     data: Path = args.data
     out: Path = args.out
@@ -144,6 +153,9 @@ def run_dtdp(args: Any) -> int:
     files = sorted(data.glob("*.graphml"))
     if args.only:
         files = [f for f in files if fnmatch.fnmatch(f.stem, args.only)]
+    if not files:
+        print(f"error: no *.graphml in {data}", file=sys.stderr)
+        return 2
     rows = []
     obj = Objective(
         balance={a: TOLERANCE for a in ATTRIBUTES}, compactness="diameter", hard_penalty=100.0
@@ -173,11 +185,8 @@ def run_dtdp(args: Any) -> int:
             f"{f.stem}: feasible={ok} diameter={diam:.4g} lns={r:.4g} ratio={diam / r:.3f} ({runtime:.1f} s)",
             flush=True,
         )
-    with (out / "summary.csv").open("w", newline="") as fh:
-        if rows:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        # after every instance, so that a long run stopped half-way keeps what it did
+        _write_summary(out / "summary.csv", rows)
     if rows:
         ratios = np.array([r["ratio"] for r in rows], dtype=float)
         n_ok = sum(r["feasible"] for r in rows)
