@@ -28,6 +28,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components, dijkstra
 
 from gridopt import Objective, Units, partition
+from gridopt.io.write import atomic_path
 
 N_TERRITORIES = 10
 TOLERANCE = 0.05
@@ -138,12 +139,10 @@ def read_reference(data: Path) -> dict[str, float]:
 
 
 def _write_summary(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as fh:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
 
 
 def run_dtdp(args: Any) -> int:

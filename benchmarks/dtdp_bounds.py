@@ -65,6 +65,8 @@ import networkx as nx
 import numpy as np
 from ortools.sat.python import cp_model
 
+from gridopt.io.write import atomic_path
+
 ACTIVITIES = ("n_customers", "demand", "workload")
 
 #: attribute shares are scaled to integers by this factor; the bounds are widened by half
@@ -554,12 +556,10 @@ def main(argv: list[str] | None = None) -> int:
     fields += [f"share_{k}" for k in ACTIVITIES] + ["cpsat", "seconds"]
     if solved:
         fields.append("gridopt_feasible")
-    tmp = args.out / "bounds.csv.tmp"
-    with tmp.open("w", newline="") as fh:
+    with atomic_path(args.out / "bounds.csv") as tmp, tmp.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(args.out / "bounds.csv")
     n = sum(bool(r["proven_infeasible"]) for r in rows)
     print(f"{n} of {len(rows)} instances proven infeasible at +/-{100 * args.tolerance:g} %")
     if not solved:
