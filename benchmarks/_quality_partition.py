@@ -33,6 +33,12 @@ from gridopt.io.write import atomic_path
 N_TERRITORIES = 10
 TOLERANCE = 0.05
 ATTRIBUTES = ("n_customers", "demand", "workload")
+# the start layout decides the grids' shapes early (the largest diameter is a min-max
+# objective): eight short restarts race start layouts, and 40 % of the time polishes the
+# best (G4 and G7 at 60 s: median ratio 1.003 over the feasible, against 1.065 and 1.048
+# with one long run)
+RESTARTS = 8
+POLISH = 0.4
 
 log = logging.getLogger("gridopt.bench.dtdp")
 
@@ -163,8 +169,9 @@ def run_dtdp(args: Any) -> int:
         units, D = read_graphml(f)
         t = time.perf_counter()
         res = partition(
-            units, N_TERRITORIES, obj, seed=args.seed, time_limit=args.time_limit, distance=D
-        )
+            units, N_TERRITORIES, obj, seed=args.seed, time_limit=args.time_limit, distance=D,
+            n_restarts=RESTARTS, polish=POLISH,
+        )  # fmt: skip
         runtime = time.perf_counter() - t
         labels = res.labels
         ok, diam, worst = check(units, D, labels)

@@ -312,6 +312,16 @@ def partition_cmd(
     time_limit: Annotated[float, typer.Option(help="Seconds for the optimiser.")] = 30.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     contiguity: Annotated[bool, typer.Option(help="Each grid one connected piece.")] = True,
+    restarts: Annotated[
+        int, typer.Option(help="Independent runs from different start layouts; the best wins.")
+    ] = 1,
+    polish: Annotated[
+        float,
+        typer.Option(
+            help="Share of the time kept to continue the best restart (0 to 0.99); with "
+            "several short restarts it races start layouts, e.g. --restarts 8 --polish 0.4."
+        ),
+    ] = 0.0,
 ) -> None:
     """Cut units into contiguous, balanced, compact grids."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -392,6 +402,8 @@ def partition_cmd(
             time_limit=time_limit,
             contiguity=contiguity,
             progress=progress,
+            n_restarts=restarts,
+            polish=polish,
         )
         bar.update(task, completed=time_limit)
     import geopandas as gpd

@@ -119,6 +119,7 @@ class GridsConfig:
     time_limit: float = 20.0
     max_iterations: int = 0
     restarts: int = 2
+    polish: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.max_iterations >= 0, "grids.max_iterations", "must be >= 0 (0: no limit)")
@@ -149,6 +150,7 @@ class GridsConfig:
             _check(getattr(self, name) >= 0, f"grids.{name}", "must be >= 0")
         _check(self.time_limit > 0, "grids.time_limit", "must be > 0 seconds")
         _check(self.restarts >= 1, "grids.restarts", "must be >= 1")
+        _check(0 <= self.polish < 1, "grids.polish", f"must be in [0, 1), got {self.polish}")
 
 
 @dataclass(frozen=True)
@@ -542,6 +544,7 @@ anchor_to_stations = false
 time_limit = 20.0             # seconds for the optimiser
 # max_iterations = 200000     # stop after this many moves instead (reproducible on any machine)
 restarts = 2
+# polish = 0.4                # share of time_limit kept to continue the best restart
 
 [staffing]
 shift_minutes = 480.0

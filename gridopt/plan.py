@@ -316,6 +316,7 @@ def _partition(cfg: ScenarioConfig, city: Any, units: Units, progress: Progress 
         time_limit=g.time_limit if not g.max_iterations else float("inf"),
         max_iterations=g.max_iterations or None,
         n_restarts=g.restarts,
+        polish=g.polish,
         contiguity=g.contiguity,
         stations=stations,
         progress=cb,

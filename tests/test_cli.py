@@ -234,6 +234,10 @@ def test_partition_households_file(tmp_path):
             "households:0.2",
             "--time-limit",
             "2",
+            "--restarts",
+            "2",
+            "--polish",
+            "0.3",
             "--out",
             str(out),
         ],
@@ -243,6 +247,13 @@ def test_partition_households_file(tmp_path):
     units = gpd.read_file(out, layer="units")
     assert len(grids) == 3 and grids["households"].sum() == 1500
     assert set(units["grid"]) == {0, 1, 2}
+    bad = tmp_path / "bad.gpkg"
+    r = runner.invoke(
+        app,
+        ["partition", str(tmp_path / "hh.parquet"), "--grids", "3", "--polish", "1.5",
+         "--out", str(bad)],
+    )  # fmt: skip
+    assert r.exit_code == 2 and "polish" in r.output and not bad.exists()
 
 
 def test_partition_needs_grids_or_target(tmp_path):

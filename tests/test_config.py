@@ -47,6 +47,9 @@ def test_out_of_range_values():
         parse_scenario("[simulation]\ndays = 5\nwarmup_days = 5\n")
     with pytest.raises(InputError, match="grids.count: set count, or target_value"):
         parse_scenario("[grids]\ncount = 0\n")
+    with pytest.raises(InputError, match=r"grids.polish: must be in \[0, 1\)"):
+        parse_scenario("[grids]\ncount = 4\npolish = 1.0\n")
+    assert parse_scenario("[grids]\ncount = 4\npolish = 0.4\n").grids.polish == 0.4
 
 
 def test_target_table_and_weights():

@@ -259,3 +259,22 @@ def test_out_of_tolerance_result_is_ranked_by_its_worst_deviation() -> None:
     assert srch.worst_excess() == pytest.approx(worst, rel=1e-6)
     maxdev = np.array(list(scorer.evaluate(lab).max_deviation.values()))
     assert search._worst_excess(maxdev, scorer.tau) == pytest.approx(worst, rel=1e-6)
+
+
+def test_polish_continues_the_best_restart(grid12: Units) -> None:
+    # the restarts of a polished run get the same iterations and seeds as a run without
+    # polish; the polish run starts from their best layout and, after these short
+    # restarts, improves it
+    base = partition(grid12, 5, OBJ3, seed=4, n_restarts=2, max_iterations=20_000, time_limit=1e6)
+    pol = partition(
+        grid12, 5, OBJ3, seed=4, n_restarts=2, polish=0.5, max_iterations=40_000, time_limit=1e6
+    )
+    again = partition(
+        grid12, 5, OBJ3, seed=4, n_restarts=2, polish=0.5, max_iterations=40_000, time_limit=1e6
+    )
+    assert base.stats["restarts"] == 2 and pol.stats["restarts"] == 3
+    assert pol.feasible and base.feasible
+    assert pol.score.total < base.score.total - 1e-6
+    assert np.array_equal(pol.labels, again.labels)
+    with pytest.raises(InputError, match="polish"):
+        partition(grid12, 5, OBJ3, polish=1.0)

@@ -721,6 +721,7 @@ def partition(
     progress: Progress | None = None,
     balance_share: float = 0.5,
     patience: float | None = None,
+    polish: float = 0.0,
 ) -> PartitionResult:
     """Cut units into ``n_grids`` connected, balanced, compact grids.
 
@@ -788,6 +789,13 @@ def partition(
         Stop a restart once its best layout is feasible and has not improved for this
         many seconds (``stats["time_to_feasible"]`` says when the first feasible layout
         was found).
+    polish : float
+        Share of ``time_limit`` (and of ``max_iterations``) kept for one more run that
+        continues the best layout of the restarts, its annealing starting half-way down
+        the cooling schedule. With several short restarts this races start layouts and
+        spends the rest on the winner: where a poor start fixes the grids' shapes early
+        (a min-max objective such as the largest diameter), many short restarts plus a
+        polish beat one long run. ``0`` (default) runs the restarts alone.
 
     Returns
     -------
@@ -824,6 +832,8 @@ def partition(
         raise InputError("balance_share", f"must be in [0, 1], got {balance_share!r}")
     if int(n_restarts) < 1:
         raise InputError("n_restarts", f"must be >= 1, got {n_restarts!r}")
+    if not 0.0 <= float(polish) < 1.0:
+        raise InputError("polish", f"must be in [0, 1), got {polish!r}")
     if objective is None:
         if not units.attribute_names:
             raise InputError("objective", "units have no attributes to balance")
@@ -848,7 +858,8 @@ def partition(
         log.warning("infeasible tolerance: %s", msg)
 
     ss = np.random.SeedSequence(int(seed))
-    children = ss.spawn(int(n_restarts))
+    n_runs = int(n_restarts) + (1 if polish > 0 else 0)
+    children = ss.spawn(n_runs)
     best_lab, best_key = None, None
     stats: dict[str, Any] = {
         "iterations": 0, "accepted": 0, "rejected_contiguity": 0, "improving": 0,
@@ -856,6 +867,8 @@ def partition(
         "islands": island_units.tolist()[:100], "n_islands_units": int(island_units.size),
     }  # fmt: skip
     deadline = t0 + float(time_limit)
+    # the restarts share what the polish run leaves them
+    restart_deadline = deadline - float(polish) * float(time_limit)
     total_iter = 0
     stopped_by_time = False
     last_report = 0.0
@@ -863,7 +876,11 @@ def partition(
     for r, child in enumerate(children):
         seed_ss, search_ss = child.spawn(2)
         ts = time.perf_counter()
-        if r == 0 and init is not None:
+        polishing = r == int(n_restarts)
+        if polishing:
+            assert best_lab is not None
+            lab = best_lab.copy()
+        elif r == 0 and init is not None:
             lab = init.copy()
         else:
             n_rounds = 25 if n <= 200_000 else 12
@@ -885,8 +902,13 @@ def partition(
         rng = np.random.default_rng(search_ss)
         srch = _Search(scorer, lab, frozen, contiguity, rng, free_bases)
         t_begin = time.perf_counter()
-        restarts_left = len(children) - r
-        budget_end = t_begin + max(0.0, (deadline - t_begin) / restarts_left)
+        if polishing:
+            budget_end = deadline
+        else:
+            runs_left = int(n_restarts) - r
+            budget_end = t_begin + max(0.0, (restart_deadline - t_begin) / runs_left)
+        # the polish run starts half-way down the cooling schedule
+        f0 = 0.5 if polishing else 0.0
         # balance first: reach every tolerance before the annealing weighs compactness;
         # a stalled phase hands over early (the annealing's penalty on the tolerances
         # closes small gaps faster than the balance moves)
@@ -906,11 +928,13 @@ def partition(
         chunk = int(min(max(20 * n, 5000), 500_000))
         since_improve = 0
         t_improve = time.perf_counter()
-        it_budget = (
-            None
-            if max_iterations is None
-            else max(0, int(max_iterations) - total_iter) // restarts_left
-        )
+        if max_iterations is None:
+            it_budget = None
+        elif polishing:
+            it_budget = max(0, int(max_iterations) - total_iter)
+        else:
+            restart_iters = int(int(max_iterations) * (1.0 - float(polish)))
+            it_budget = max(0, restart_iters - total_iter) // runs_left
         done_r = 0
         # penalty manager: while the layout is out of tolerance the soft balance term is
         # scaled up (smooth pressure towards balance through chains of grids), and back
@@ -933,7 +957,7 @@ def partition(
             if frac >= 1.0 or (it_budget is not None and done_r >= it_budget):
                 stopped_by_time = frac_t >= 1.0
                 break
-            t_s = T0 * 1e-4**frac
+            t_s = T0 * 1e-4 ** (f0 + (1.0 - f0) * frac)
             n_iter = chunk if it_budget is None else min(chunk, it_budget - done_r)
             c0 = time.perf_counter()
             srch.anneal(n_iter, t_s, t_s * 1e-4**0.02, p_swap, bfs_limit, group_limit)
@@ -965,7 +989,7 @@ def partition(
                 mu = new_mu
                 scorer.cs[:] = base_cs * mu
                 srch.resync()
-                T0 = srch.temperature0() / 1e-4**frac
+                T0 = srch.temperature0() / 1e-4 ** (f0 + (1.0 - f0) * frac)
             else:
                 scorer.cs[:] = base_cs * mu
             key_now = (not feas, 0.0 if feas else srch.worst_excess(), cur)
