@@ -276,5 +276,11 @@ def test_polish_continues_the_best_restart(grid12: Units) -> None:
     assert pol.feasible and base.feasible
     assert pol.score.total < base.score.total - 1e-6
     assert np.array_equal(pol.labels, again.labels)
+    # an infinite time limit (iterations alone decide) gives the restarts the same share
+    endless = partition(
+        grid12, 5, OBJ3, seed=4, n_restarts=2, polish=0.5, max_iterations=40_000,
+        time_limit=float("inf"),
+    )  # fmt: skip
+    assert np.array_equal(endless.labels, pol.labels)
     with pytest.raises(InputError, match="polish"):
         partition(grid12, 5, OBJ3, polish=1.0)

@@ -834,6 +834,7 @@ def partition(
         raise InputError("n_restarts", f"must be >= 1, got {n_restarts!r}")
     if not 0.0 <= float(polish) < 1.0:
         raise InputError("polish", f"must be in [0, 1), got {polish!r}")
+    n_restarts, polish = int(n_restarts), float(polish)
     if objective is None:
         if not units.attribute_names:
             raise InputError("objective", "units have no attributes to balance")
@@ -858,8 +859,7 @@ def partition(
         log.warning("infeasible tolerance: %s", msg)
 
     ss = np.random.SeedSequence(int(seed))
-    n_runs = int(n_restarts) + (1 if polish > 0 else 0)
-    children = ss.spawn(n_runs)
+    children = ss.spawn(n_restarts + (1 if polish > 0 else 0))
     best_lab, best_key = None, None
     stats: dict[str, Any] = {
         "iterations": 0, "accepted": 0, "rejected_contiguity": 0, "improving": 0,
@@ -867,8 +867,10 @@ def partition(
         "islands": island_units.tolist()[:100], "n_islands_units": int(island_units.size),
     }  # fmt: skip
     deadline = t0 + float(time_limit)
-    # the restarts share what the polish run leaves them
-    restart_deadline = deadline - float(polish) * float(time_limit)
+    # the restarts share what the polish run leaves them (written so that an infinite
+    # time limit stays infinite)
+    restart_deadline = t0 + (1.0 - polish) * float(time_limit)
+    restart_iters = None if max_iterations is None else int(int(max_iterations) * (1.0 - polish))
     total_iter = 0
     stopped_by_time = False
     last_report = 0.0
@@ -876,7 +878,7 @@ def partition(
     for r, child in enumerate(children):
         seed_ss, search_ss = child.spawn(2)
         ts = time.perf_counter()
-        polishing = r == int(n_restarts)
+        polishing = r == n_restarts
         if polishing:
             assert best_lab is not None
             lab = best_lab.copy()
@@ -904,9 +906,13 @@ def partition(
         t_begin = time.perf_counter()
         if polishing:
             budget_end = deadline
+            it_budget = None if max_iterations is None else max(0, int(max_iterations) - total_iter)
         else:
-            runs_left = int(n_restarts) - r
+            runs_left = n_restarts - r
             budget_end = t_begin + max(0.0, (restart_deadline - t_begin) / runs_left)
+            it_budget = (
+                None if restart_iters is None else max(0, restart_iters - total_iter) // runs_left
+            )
         # the polish run starts half-way down the cooling schedule
         f0 = 0.5 if polishing else 0.0
         # balance first: reach every tolerance before the annealing weighs compactness;
@@ -928,13 +934,6 @@ def partition(
         chunk = int(min(max(20 * n, 5000), 500_000))
         since_improve = 0
         t_improve = time.perf_counter()
-        if max_iterations is None:
-            it_budget = None
-        elif polishing:
-            it_budget = max(0, int(max_iterations) - total_iter)
-        else:
-            restart_iters = int(int(max_iterations) * (1.0 - float(polish)))
-            it_budget = max(0, restart_iters - total_iter) // runs_left
         done_r = 0
         # penalty manager: while the layout is out of tolerance the soft balance term is
         # scaled up (smooth pressure towards balance through chains of grids), and back
@@ -957,7 +956,8 @@ def partition(
             if frac >= 1.0 or (it_budget is not None and done_r >= it_budget):
                 stopped_by_time = frac_t >= 1.0
                 break
-            t_s = T0 * 1e-4 ** (f0 + (1.0 - f0) * frac)
+            depth = f0 + (1.0 - f0) * frac  # how far down the cooling schedule
+            t_s = T0 * 1e-4**depth
             n_iter = chunk if it_budget is None else min(chunk, it_budget - done_r)
             c0 = time.perf_counter()
             srch.anneal(n_iter, t_s, t_s * 1e-4**0.02, p_swap, bfs_limit, group_limit)
@@ -989,7 +989,7 @@ def partition(
                 mu = new_mu
                 scorer.cs[:] = base_cs * mu
                 srch.resync()
-                T0 = srch.temperature0() / 1e-4 ** (f0 + (1.0 - f0) * frac)
+                T0 = srch.temperature0() / 1e-4**depth
             else:
                 scorer.cs[:] = base_cs * mu
             key_now = (not feas, 0.0 if feas else srch.worst_excess(), cur)
