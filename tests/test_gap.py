@@ -544,7 +544,7 @@ def test_lagrangian_at_least_lp_bound_on_orlibrary(shared):
     assert keep.sum() < keep.size  # the fixing removes pairs
 
 
-@pytest.mark.parametrize("exact", ["mip", "cpsat"])
+@pytest.mark.parametrize("exact", ["auto", "mip", "scip", "cpsat"])
 def test_solve_gap_exact_engines_match_brute_force(exact):
     c, w, cap = _random_gap(5, m=3, n=7, tight=0.4)
     expected = _brute_force(c, w, cap.astype(float))
@@ -566,7 +566,7 @@ def test_solve_gap_progress_and_bad_exact():
     res = solve_gap(c, w, cap, time_limit=1.0, seed=0, num_workers=1, progress=seen.append)
     assert res.is_feasible()
     assert all(d["stage"] == "local search" and d["iterations"] > 0 for d in seen)
-    with pytest.raises(InputError, match="exact: must be 'mip' or 'cpsat'"):
+    with pytest.raises(InputError, match="exact: must be 'auto', 'mip', 'scip' or 'cpsat'"):
         solve_gap(c, w, cap, exact="simplex")
 
 
@@ -657,3 +657,69 @@ def test_solve_gap_columns_off_and_on_agree():
     for share in (0.0, 0.8):
         res = solve_gap(c, w, cap, time_limit=3, seed=0, num_workers=1, columns=share)
         assert res.status == "optimal" and res.objective == expected
+
+
+def _full_model(c, w, cap):
+    from gridopt.assign.gap import _Model
+
+    m, n = c.shape
+    ai, ji = np.nonzero(np.ones((n, m), dtype=bool))[::-1]
+    return _Model(
+        n_jobs=n,
+        n_agents=m,
+        job=ji.astype(np.int64),
+        agent=ai.astype(np.int64),
+        cost=c[ai, ji],
+        res=w[ai, ji][:, None],
+        lo=np.zeros((m, 1), dtype=np.int64),
+        hi=cap[:, None],
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_scip_and_highs_rounds_agree_with_brute_force(seed, deterministic):
+    from gridopt.assign.gap import _mip_solve, _pairs_of, _scip_solve
+
+    c, w, cap = _random_gap(seed, m=3, n=7, tight=0.45)
+    opt = _brute_force(c, w, cap.astype(float))
+    if np.isinf(opt):
+        pytest.skip("infeasible draw")
+    model = _full_model(c, w, cap)
+    mask = np.ones(model.n_pairs, dtype=bool)
+    # a feasible start from a short search, handed to SCIP as its hint
+    _, s = _search_state(c, w, cap, w <= cap[:, None], seed)
+    s.run(200)
+    hint = _pairs_of(model, s.best_agent())
+    for got in (
+        _scip_solve(model, mask, 5.0, deterministic, hint),
+        _scip_solve(model, mask, 5.0, deterministic),
+        _mip_solve(model, mask, 5.0, deterministic),
+    ):
+        assert got.status == "optimal" and got.objective == opt
+        agent = model.agent[got.choice]
+        assert np.array_equal(model.job[got.choice], np.arange(model.n_jobs))
+        load = np.bincount(agent, weights=w[agent, np.arange(7)], minlength=3)
+        assert (load <= cap).all() and c[agent, np.arange(7)].sum() == opt
+    # without agent 0 and with capacities halved nothing fits
+    model.hi[:] = 0
+    assert _scip_solve(model, mask, 5.0, deterministic).status == "infeasible"
+
+
+def test_search_hand_over_is_immediate_and_taken_up():
+    c, w, cap = _random_gap(3, m=8, n=80, tight=0.2)
+    _, long = _search_state(c, w, cap, w <= cap[:, None], seed=8)
+    long.run(3000)
+    better = long.best_agent()
+    assert better is not None and long.objective == c[better, np.arange(80)].sum()
+    k, fresh = _search_state(c, w, cap, w <= cap[:, None], seed=7)
+    assert fresh.best_agent() is None and fresh.objective == np.inf
+    # a solution handed in shows at once, before the searching thread takes it up
+    fresh.inject(better, long.objective)
+    assert fresh.objective == long.objective and np.array_equal(fresh.best_agent(), better)
+    assert fresh._pending is not None
+    fresh.inject(better, long.objective + 5)  # not better: ignored
+    assert fresh._pending[0] == long.objective
+    fresh.run(1)  # the next chunk starts from it
+    assert fresh._pending is None and fresh.info[k.INFO_LAST] == 0
+    assert fresh.info[k.INFO_BEST] <= long.objective
