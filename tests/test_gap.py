@@ -437,6 +437,23 @@ def _random_gap(seed, m=3, n=7, tight=0.35):
     return c, w, cap
 
 
+def _full_model(c, w, cap):
+    from gridopt.assign.gap import _Model
+
+    m, n = c.shape
+    ai, ji = np.nonzero(np.ones((n, m), dtype=bool))[::-1]
+    return _Model(
+        n_jobs=n,
+        n_agents=m,
+        job=ji.astype(np.int64),
+        agent=ai.astype(np.int64),
+        cost=c[ai, ji],
+        res=w[ai, ji][:, None],
+        lo=np.zeros((m, 1), dtype=np.int64),
+        hi=cap[:, None],
+    )
+
+
 def _search_state(c, w, cap, elig, seed=1):
     from gridopt.assign import _kernels as k
     from gridopt.assign.gap import _Search
@@ -522,21 +539,10 @@ def test_lagrangian_bound_and_fixing_keep_the_optimum(seed):
 
 
 def test_lagrangian_at_least_lp_bound_on_orlibrary(shared):
-    from gridopt.assign.gap import _lagrangian_fixing, _lp, _Model
+    from gridopt.assign.gap import _lagrangian_fixing, _lp
 
     c, w, cap = _read_gap(shared("benchmarks", "gap", "cattrysse1994", "gap1-0"))
-    m, n = c.shape
-    ai, ji = np.nonzero(np.ones((n, m), dtype=bool))[::-1]
-    model = _Model(
-        n_jobs=n,
-        n_agents=m,
-        job=ji.astype(np.int64),
-        agent=ai.astype(np.int64),
-        cost=c[ai, ji],
-        res=w[ai, ji][:, None],
-        lo=np.zeros((m, 1), dtype=np.int64),
-        hi=cap[:, None],
-    )
+    model = _full_model(c, w, cap)
     duals = []
     status, lb, _, _ = _lp(model, duals)
     bound, keep, _ = _lagrangian_fixing(c, w, cap, w <= cap[:, None], duals[0], 261)
@@ -657,23 +663,6 @@ def test_solve_gap_columns_off_and_on_agree():
     for share in (0.0, 0.8):
         res = solve_gap(c, w, cap, time_limit=3, seed=0, num_workers=1, columns=share)
         assert res.status == "optimal" and res.objective == expected
-
-
-def _full_model(c, w, cap):
-    from gridopt.assign.gap import _Model
-
-    m, n = c.shape
-    ai, ji = np.nonzero(np.ones((n, m), dtype=bool))[::-1]
-    return _Model(
-        n_jobs=n,
-        n_agents=m,
-        job=ji.astype(np.int64),
-        agent=ai.astype(np.int64),
-        cost=c[ai, ji],
-        res=w[ai, ji][:, None],
-        lo=np.zeros((m, 1), dtype=np.int64),
-        hi=cap[:, None],
-    )
 
 
 @pytest.mark.parametrize("seed", range(3))
