@@ -712,3 +712,26 @@ def test_search_hand_over_is_immediate_and_taken_up():
     fresh.run(1)  # the next chunk starts from it
     assert fresh._pending is None and fresh.info[k.INFO_LAST] == 0
     assert fresh.info[k.INFO_BEST] <= long.objective
+
+
+def test_small_reduced_model_is_solved_in_one_scip_round_reproducibly():
+    from gridopt.assign.gap import _mip_solve
+
+    # Chu-Beasley type C by its recipe: 20 jobs per agent, capacities at 80 % of the
+    # mean load; the Lagrangian fixing leaves under 2 pairs per job
+    rng = np.random.default_rng(0)
+    m, n = 5, 100
+    c = rng.integers(10, 51, (m, n))
+    w = rng.integers(5, 26, (m, n))
+    cap = np.floor(0.8 * w.sum(axis=1) / m).astype(np.int64)
+    runs = [
+        solve_gap(c, w, cap, time_limit=2, seed=0, num_workers=1, deterministic=True)
+        for _ in range(2)
+    ]
+    a, b = runs
+    assert a.status == "optimal" and np.array_equal(a.agent, b.agent)
+    assert a.stats["reduced_pairs"] <= 3 * n and a.stats["rounds"] == 1
+    assert "scip_status" in a.stats["exact"]
+    full = _full_model(c, w, cap)
+    ref = _mip_solve(full, np.ones(full.n_pairs, dtype=bool), 30.0, False)
+    assert ref.status == "optimal" and a.objective == ref.objective
