@@ -1564,9 +1564,10 @@ def solve_gap(
         the incumbent as start where the solver takes one (HiGHS through SciPy does
         not). ``"auto"`` solves a small reduced model (at most 3 pairs per job) whole
         in one round with SCIP and larger ones in rounds with HiGHS: SCIP proves c10200
-        (423 pairs left) optimal in about 5 s where HiGHS needs 6-11 s, while HiGHS
-        finds better solutions on the large type D models (d20200: 12296 and 12311 in
-        two 30 s runs, against 12369 and 12364 with SCIP).
+        optimal from its reduced model (423-471 pairs) in 4.5-8.4 s, where HiGHS took
+        10.5 s on the 423 pairs, while HiGHS finds better solutions on the large type D
+        models (d20200, seed 1, 30 s: 12305 and 12310 with HiGHS rounds, 12364 with
+        SCIP rounds).
     columns : float
         Share of the time after the Lagrangian step for an exact branch and bound over
         each agent's near-optimal knapsack sets ("columns" of slack within a budget
