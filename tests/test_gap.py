@@ -438,20 +438,9 @@ def _random_gap(seed, m=3, n=7, tight=0.35):
 
 
 def _full_model(c, w, cap):
-    from gridopt.assign.gap import _Model
+    from gridopt.assign.gap import _gap_model
 
-    m, n = c.shape
-    ai, ji = np.nonzero(np.ones((n, m), dtype=bool))[::-1]
-    return _Model(
-        n_jobs=n,
-        n_agents=m,
-        job=ji.astype(np.int64),
-        agent=ai.astype(np.int64),
-        cost=c[ai, ji],
-        res=w[ai, ji][:, None],
-        lo=np.zeros((m, 1), dtype=np.int64),
-        hi=cap[:, None],
-    )
+    return _gap_model(c, w, cap, np.ones(c.shape, dtype=bool))
 
 
 def _search_state(c, w, cap, elig, seed=1):

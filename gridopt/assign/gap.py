@@ -177,6 +177,27 @@ class _Solved:
     conflicts: tuple[tuple[int, int, str], ...] = ()
 
 
+def _gap_model(
+    c: NDArray[np.int64], w: NDArray[np.int64], cap: NDArray[np.int64], elig: NDArray[np.bool_]
+) -> _Model:
+    """The generic GAP (one resource, upper limits) over the ``elig`` pairs of (m, n) arrays.
+
+    Pairs are sorted by job, then agent, as every :class:`_Model` is.
+    """
+    job_idx, agent_idx = np.nonzero(elig.T)  # row-major order: by job, then agent
+    m = c.shape[0]
+    return _Model(
+        n_jobs=c.shape[1],
+        n_agents=m,
+        job=job_idx.astype(np.int64),
+        agent=agent_idx.astype(np.int64),
+        cost=c[agent_idx, job_idx],
+        res=w[agent_idx, job_idx][:, None],
+        lo=np.zeros((m, 1), dtype=np.int64),
+        hi=np.array(cap, dtype=np.int64)[:, None],
+    )
+
+
 def _job_starts(model: _Model) -> NDArray[np.int64]:
     starts = np.zeros(model.n_jobs + 1, dtype=np.int64)
     np.cumsum(np.bincount(model.job, minlength=model.n_jobs), out=starts[1:])
@@ -695,12 +716,12 @@ def _greedy_gap(
 class _Search:
     """Resumable tabu search state (Numba kernel ``_kernels.gap_search``).
 
-    ``run`` advances it under ``lock``. Another thread never waits for a chunk to end:
-    ``best_agent`` reads a copy of the best solution that ``run`` refreshes after each
-    chunk, and ``inject`` leaves a better solution that ``run`` takes up before the next
-    one (both under a lock held only for a copy). Waiting on ``lock`` itself would
-    starve the caller, since the running thread takes it again at once after each chunk
-    (seconds lost on d20200).
+    ``run`` advances it, from one thread at a time. Another thread never waits for a
+    chunk to end: ``best_agent`` reads a copy of the best solution that ``run``
+    refreshes after each chunk, and ``inject`` leaves a better solution that ``run``
+    takes up before the next one (both under ``lock``, held only for a copy). A lock
+    held for whole chunks starved such callers, since the running thread took it again
+    at once after each chunk (seconds lost on d20200).
     """
 
     def __init__(
@@ -750,8 +771,7 @@ class _Search:
         self.rng = np.array([state], dtype=np.uint64)
         # work of one iteration in elementary moves, to size chunks and budgets
         self.work = n * m + block * n + 8 * n + 64
-        self.lock = threading.Lock()
-        self._mutex = threading.Lock()  # guards the two hand-over slots below
+        self.lock = threading.Lock()  # guards the two hand-over slots below
         self._shown: tuple[float, NDArray[np.int64] | None] = (math.inf, None)
         self._pending: tuple[float, NDArray[np.int64]] | None = None
         self.time = 0.0
@@ -761,23 +781,22 @@ class _Search:
         k = self.k
         t = time.perf_counter()
         with self.lock:
-            with self._mutex:
-                pending, self._pending = self._pending, None
-            if pending is not None and pending[0] < self.info[k.INFO_BEST]:
-                self.best[:] = pending[1]
-                self.assign[:] = pending[1]
-                self.info[k.INFO_CUR] = k.gap_state(self.cb, self.w, self.assign, self.load)
-                self.info[k.INFO_BEST] = self.info[k.INFO_CUR]
-                self.info[k.INFO_LAST] = self.info[k.INFO_ITER]
-            done = k.gap_search(
-                self.cb, self.w, self.cap, self.el, self.assign, self.load, self.pen,
-                self.tabu, self.best, self.info, self.rng, self.params, int(n_iter),
-            )  # fmt: skip
-            best = float(self.info[k.INFO_BEST])
-            if best < self._shown[0]:
-                copy = self.best.astype(np.int64)
-                with self._mutex:
-                    self._shown = (best, copy)
+            pending, self._pending = self._pending, None
+        if pending is not None and pending[0] < self.info[k.INFO_BEST]:
+            self.best[:] = pending[1]
+            self.assign[:] = pending[1]
+            self.info[k.INFO_CUR] = k.gap_state(self.cb, self.w, self.assign, self.load)
+            self.info[k.INFO_BEST] = self.info[k.INFO_CUR]
+            self.info[k.INFO_LAST] = self.info[k.INFO_ITER]
+        done = k.gap_search(
+            self.cb, self.w, self.cap, self.el, self.assign, self.load, self.pen,
+            self.tabu, self.best, self.info, self.rng, self.params, int(n_iter),
+        )  # fmt: skip
+        best = float(self.info[k.INFO_BEST])
+        if best < self._shown[0]:
+            copy = self.best.astype(np.int64)
+            with self.lock:
+                self._shown = (best, copy)
         self.time += time.perf_counter() - t
         return bool(done)
 
@@ -811,19 +830,19 @@ class _Search:
     @property
     def objective(self) -> float:
         """Cost of the best feasible solution so far (inf before the first)."""
-        with self._mutex:
+        with self.lock:
             return self._shown[0]
 
     def best_agent(self) -> NDArray[np.int64] | None:
         """A copy of the best feasible agent per job, or None."""
-        with self._mutex:
+        with self.lock:
             best = self._shown[1]
         return None if best is None else best.copy()
 
     def inject(self, agent: NDArray[np.int64], objective: float) -> None:
         """Continue from a better feasible solution found elsewhere (before the next chunk)."""
         agent = np.asarray(agent, dtype=np.int64).copy()
-        with self._mutex:
+        with self.lock:
             if objective >= self._shown[0] or (
                 self._pending is not None and objective >= self._pending[0]
             ):
@@ -1171,11 +1190,17 @@ def _mip_solve(
     if res.x is None:
         status = "infeasible" if res.status == 2 else "time_limit"
         return _Solved(status, None, math.inf, math.inf if res.status == 2 else bound, stats)
-    on = idx[res.x > 0.5]
+    return _mip_result(model, idx[res.x > 0.5], res.status == 0, bound, stats)
+
+
+def _mip_result(
+    model: _Model, on: NDArray[np.int64], optimal: bool, bound: float, stats: dict[str, Any]
+) -> _Solved:
+    """A branch and cut's solution (the pairs ``on``, one per job) as a :class:`_Solved`."""
     choice = np.empty(model.n_jobs, dtype=np.int64)
     choice[model.job[on]] = on
     obj = float(model.cost[choice].sum())
-    if res.status == 0:
+    if optimal:
         return _Solved("optimal", choice, obj, obj, stats)
     # the dual bound is infinite when the limit hits before the root LP is solved
     lower = math.ceil(bound - 1e-6) if math.isfinite(bound) else -math.inf
@@ -1238,13 +1263,7 @@ def _scip_solve(
             stats,
         )
     on = idx[np.array([x.solution_value() for x in xs]) > 0.5]
-    choice = np.empty(model.n_jobs, dtype=np.int64)
-    choice[model.job[on]] = on
-    obj = float(model.cost[choice].sum())
-    if status == pywraplp.Solver.OPTIMAL:
-        return _Solved("optimal", choice, obj, obj, stats)
-    lower = math.ceil(bound - 1e-6) if math.isfinite(bound) else -math.inf
-    return _Solved("feasible", choice, obj, lower, stats)
+    return _mip_result(model, on, status == pywraplp.Solver.OPTIMAL, bound, stats)
 
 
 def _solve_fixed(
@@ -1324,14 +1343,15 @@ def _solve_fixed(
             if bound < ub:
                 refix()
         left = time_limit - (share if deterministic else now() - t0)
-    round_t = max(0.5, 0.5 * left)
     n_kept = int(keep[model.agent, model.job].sum())
-    one_round = n_kept <= _ONE_ROUND_PAIRS_PER_JOB * model.n_jobs
-    if one_round:
-        # a small reduced model is solved whole at once: restarting it in rounds throws
-        # away the branch and bound's work (c10200: 423 pairs, about 5 s to optimality)
-        round_t = left
     stats["reduced_pairs"] = n_kept
+    # a small reduced model is solved whole at once: restarting it in rounds throws away
+    # the branch and bound's work (c10200: 423 pairs, about 5 s to optimality)
+    one_round = n_kept <= _ONE_ROUND_PAIRS_PER_JOB * model.n_jobs
+    round_t = left if one_round else max(0.5, 0.5 * left)
+    if exact == "auto":
+        exact = "scip" if one_round else "mip"
+    stats["method"] = f"lagrangian_{exact}"
     # neighbourhood rounds (RINS-like): jobs where the incumbent disagrees with the LP,
     # plus a random share, are re-optimised exactly with the others fixed; then the
     # whole reduced model for the time that is left
@@ -1370,9 +1390,9 @@ def _solve_fixed(
         mask[inc] = True  # the incumbent stays a solution of the reduced model
         stats["fixed_pairs"] = int(mask.sum())
         left -= limit
-        if exact == "mip" or (exact == "auto" and not one_round):
+        if exact == "mip":
             ex = _mip_solve(model, mask, limit, deterministic)
-        elif exact in ("scip", "auto"):
+        elif exact == "scip":
             ex = _scip_solve(model, mask, limit, deterministic, inc)
         else:
             ex = _cp_solve(model, mask, inc, limit, seed, num_workers, deterministic)
@@ -1660,9 +1680,6 @@ def solve_gap(
     capi = np.floor(cap * ws + 1e-9).astype(np.int64)
     # a pair whose weight alone exceeds the capacity can never be used
     elig &= wi <= capi[:, None]
-    agent_idx, job_idx = np.nonzero(elig.T)[::-1]
-    order = np.lexsort((agent_idx, job_idx))
-    job_idx, agent_idx = job_idx[order], agent_idx[order]
     reasons: list[str] = []
     orphan = ~elig.any(axis=0)
     if orphan.any():
@@ -1688,16 +1705,7 @@ def solve_gap(
             {"wall_time": time.perf_counter() - t0},
             tuple(reasons),
         )
-    model = _Model(
-        n_jobs=n_jobs,
-        n_agents=n_agents,
-        job=job_idx.astype(np.int64),
-        agent=agent_idx.astype(np.int64),
-        cost=ci[agent_idx, job_idx],
-        res=wi[agent_idx, job_idx][:, None],
-        lo=np.zeros((n_agents, 1), dtype=np.int64),
-        hi=capi[:, None],
-    )
+    model = _gap_model(ci, wi, capi, elig)
     hint = None
     ls_agent = None
     ls_stats: dict[str, Any] = {}
