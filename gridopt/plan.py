@@ -113,6 +113,8 @@ class PlanResult:
     warnings : tuple of str
     timings : dict of str to float
         Seconds per stage (0 for a stage read back by ``resume``).
+    reused : tuple of str
+        The stages read back from the cache by ``resume`` (their inputs were unchanged).
     """
 
     config: ScenarioConfig
@@ -132,6 +134,7 @@ class PlanResult:
     kpis: dict[str, Any]
     warnings: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)
+    reused: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- caching
@@ -166,7 +169,7 @@ class _Stages:
                 return value
         t0 = time.perf_counter()
         value = fn()
-        self.timings[name] = round(time.perf_counter() - t0, 2)
+        self.timings[name] = round(time.perf_counter() - t0, 4)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
@@ -1101,6 +1104,7 @@ def plan(
         kpis=kpis,
         warnings=tuple(warns),
         timings=dict(stages.timings),
+        reused=tuple(stages.reused),
     )
 
 

@@ -87,12 +87,15 @@ def test_comparison_has_intervals(planned):
 def test_resume_reuses_unchanged_stages(planned):
     cfg, out, first, _ = planned
     again = plan(cfg, households=2_500, out=out, resume=True)
+    assert {"partition", "simulation"} <= set(again.reused)
     assert again.timings["partition"] == 0.0 and again.timings["simulation"] == 0.0
     assert np.array_equal(again.layout.labels, first.layout.labels)
     changed = cfg.replace(**{"simulation.replications": 2})
     third = plan(changed, households=2_500, out=out, resume=True)
-    assert third.timings["partition"] == 0.0
-    assert third.timings["simulation"] > 0.0
+    # a stage's seconds may round to 0 on a fast machine: which stages ran is the test
+    assert "partition" in third.reused
+    assert "simulation" not in third.reused
+    assert third.sim[cfg.simulation.baseline].n_replications == 2
 
 
 def test_missing_inputs_named():
