@@ -170,7 +170,7 @@ def run_dtdp(args: Any) -> int:
         t = time.perf_counter()
         res = partition(
             units, N_TERRITORIES, obj, seed=args.seed, time_limit=args.time_limit, distance=D,
-            n_restarts=RESTARTS, polish=POLISH,
+            n_restarts=RESTARTS, polish=POLISH, workers=getattr(args, "workers", 1),
         )  # fmt: skip
         runtime = time.perf_counter() - t
         labels = res.labels
@@ -185,7 +185,7 @@ def run_dtdp(args: Any) -> int:
             "max_diameter": diam, "lns_t60_best": r, "ratio": diam / r if r == r else float("nan"),
             "worst_deviation": round(worst, 5), "runtime_s": round(runtime, 2),
             "time_to_feasible_s": _round(res.stats.get("time_to_feasible")),
-            "load_average": round(_load(), 2),
+            "load_average": round(_load(), 2), "workers": getattr(args, "workers", 1),
         })  # fmt: skip
         print(
             f"{f.stem}: feasible={ok} diameter={diam:.4g} lns={r:.4g} ratio={diam / r:.3f} ({runtime:.1f} s)",

@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default=None, help="glob of instance names to run")
+    parser.add_argument("--workers", type=int, default=1, help="search threads per instance (dtdp)")
     args = parser.parse_args(argv)
     if not args.data.exists():
         print(f"error: {args.data} does not exist", file=sys.stderr)

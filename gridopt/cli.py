@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -322,6 +323,13 @@ def partition_cmd(
             "several short restarts it races start layouts, e.g. --restarts 8 --polish 0.4."
         ),
     ] = 0.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Search threads: the restarts are dealt out among them, and each polishes "
+            "the best (0: one per core)."
+        ),
+    ] = 1,
 ) -> None:
     """Cut units into contiguous, balanced, compact grids."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -404,6 +412,7 @@ def partition_cmd(
             progress=progress,
             n_restarts=restarts,
             polish=polish,
+            workers=workers or (os.cpu_count() or 1),
         )
         bar.update(task, completed=time_limit)
     import geopandas as gpd

@@ -120,6 +120,7 @@ class GridsConfig:
     max_iterations: int = 0
     restarts: int = 2
     polish: float = 0.0
+    workers: int = 1
 
     def __post_init__(self) -> None:
         _check(self.max_iterations >= 0, "grids.max_iterations", "must be >= 0 (0: no limit)")
@@ -151,6 +152,7 @@ class GridsConfig:
         _check(self.time_limit > 0, "grids.time_limit", "must be > 0 seconds")
         _check(self.restarts >= 1, "grids.restarts", "must be >= 1")
         _check(0 <= self.polish < 1, "grids.polish", f"must be in [0, 1), got {self.polish}")
+        _check(self.workers >= 1, "grids.workers", f"must be >= 1, got {self.workers}")
 
 
 @dataclass(frozen=True)
@@ -545,6 +547,7 @@ time_limit = 20.0             # seconds for the optimiser
 # max_iterations = 200000     # stop after this many moves instead (reproducible on any machine)
 restarts = 2
 # polish = 0.4                # share of time_limit kept to continue the best restart
+# workers = 2                 # search threads (restarts dealt out among them)
 
 [staffing]
 shift_minutes = 480.0

@@ -320,6 +320,7 @@ def _partition(cfg: ScenarioConfig, city: Any, units: Units, progress: Progress 
         max_iterations=g.max_iterations or None,
         n_restarts=g.restarts,
         polish=g.polish,
+        workers=g.workers,
         contiguity=g.contiguity,
         stations=stations,
         progress=cb,

@@ -238,6 +238,8 @@ def test_partition_households_file(tmp_path):
             "2",
             "--polish",
             "0.3",
+            "--workers",
+            "2",
             "--out",
             str(out),
         ],
@@ -254,6 +256,12 @@ def test_partition_households_file(tmp_path):
          "--out", str(bad)],
     )  # fmt: skip
     assert r.exit_code == 2 and "polish" in r.output and not bad.exists()
+    r = runner.invoke(
+        app,
+        ["partition", str(tmp_path / "hh.parquet"), "--grids", "3", "--workers", "-1",
+         "--out", str(bad)],
+    )  # fmt: skip
+    assert r.exit_code == 2 and "workers" in r.output and not bad.exists()
 
 
 def test_partition_needs_grids_or_target(tmp_path):

@@ -50,6 +50,9 @@ def test_out_of_range_values():
     with pytest.raises(InputError, match=r"grids.polish: must be in \[0, 1\)"):
         parse_scenario("[grids]\ncount = 4\npolish = 1.0\n")
     assert parse_scenario("[grids]\ncount = 4\npolish = 0.4\n").grids.polish == 0.4
+    with pytest.raises(InputError, match="grids.workers: must be >= 1"):
+        parse_scenario("[grids]\ncount = 4\nworkers = 0\n")
+    assert parse_scenario("[grids]\ncount = 4\nworkers = 2\n").grids.workers == 2
 
 
 def test_target_table_and_weights():

@@ -165,6 +165,9 @@ def test_light_pieces_on_one_unit_report_an_unmeetable_tolerance() -> None:
         ({"initial": np.zeros(144)}, "initial|labels"),
         ({"patience": -1.0}, "patience"),
         ({"balance_share": 2.0}, "balance_share"),
+        ({"workers": 0}, "workers"),
+        ({"workers": 1.5}, "workers"),
+        ({"workers": True}, "workers"),
     ],
 )
 def test_partition_bad_input(grid12: Units, kwargs: dict, match: str) -> None:
@@ -284,3 +287,45 @@ def test_polish_continues_the_best_restart(grid12: Units) -> None:
     assert np.array_equal(endless.labels, pol.labels)
     with pytest.raises(InputError, match="polish"):
         partition(grid12, 5, OBJ3, polish=1.0)
+
+
+def test_workers_run_the_same_restarts_on_threads(grid12: Units) -> None:
+    # restart r runs with the same seed and iterations on any number of threads, so two
+    # restarts on two threads give what they give in turn on one: the threads must not
+    # share the coefficients the penalty manager changes
+    kw = {"seed": 7, "n_restarts": 2, "max_iterations": 30_000, "time_limit": float("inf")}
+    one = partition(grid12, 5, OBJ3, **kw)
+    two = partition(grid12, 5, OBJ3, workers=2, **kw)
+    assert np.array_equal(one.labels, two.labels)
+    assert two.score.total == one.score.total and two.stats["workers"] == 2
+    assert two.stats["iterations"] == one.stats["iterations"]
+    # with a polish each thread polishes the best restart; the first polish run is the
+    # one a single thread runs, so two threads are never worse
+    kw["polish"] = 0.5
+    kw["max_iterations"] = 60_000
+    one = partition(grid12, 5, OBJ3, **kw)
+    seen: list[dict] = []
+    two = partition(grid12, 5, OBJ3, workers=2, progress=seen.append, **kw)
+    again = partition(grid12, 5, OBJ3, workers=2, **kw)
+    assert one.stats["restarts"] == 3 and two.stats["restarts"] == 4
+    assert two.score.total <= one.score.total
+    assert np.array_equal(two.labels, again.labels)
+    assert two.feasible and is_contiguous(grid12, two.labels, 5)
+    # reports from both threads come through one callback; the best shown never worsens
+    best = [(not s["feasible"], s["best"]) for s in seen if s.get("phase") == "search"]
+    assert best and best == sorted(best, reverse=True)
+    # more threads than restarts: the restarts use what they need, every thread polishes
+    wide = partition(grid12, 5, OBJ3, workers=3, **kw)
+    assert wide.stats["restarts"] == 5 and wide.score.total <= one.score.total
+
+
+def test_an_error_on_one_thread_stops_the_others(grid12: Units) -> None:
+    # restart 0 starts from a layout with empty grids and fails at once; restart 1, on the
+    # other thread, would search for 20 s unless the failure stops it
+    import time
+
+    t = time.perf_counter()
+    with pytest.raises(InputError, match="empty grids"):
+        partition(grid12, 5, OBJ3, initial=np.zeros(144, dtype=int), workers=2, n_restarts=2,
+                  time_limit=20.0, contiguity=False)  # fmt: skip
+    assert time.perf_counter() - t < 10.0

@@ -87,6 +87,20 @@ def test_travel_to_fixed_bases(line4: Units) -> None:
     assert s.travel == pytest.approx(10 * (0 + 100 + 100 + 0))
 
 
+def test_clone_owns_what_a_search_changes(line4: Units) -> None:
+    obj = Objective(balance={"households": 0.5}, travel_weight=1.0)
+    sc = Scorer(line4, 2, obj, base_xy=[[0.0, 0.0], [300.0, 0.0]])
+    before = sc.evaluate([0, 0, 1, 1]).total
+    twin = sc.clone()
+    assert twin.evaluate([0, 0, 1, 1]).total == before
+    twin.cs[:] *= 1e3
+    twin.ch[:] = 0.0
+    twin.bx[:] += 50.0
+    assert twin.evaluate([0, 1, 1, 1]).total != sc.evaluate([0, 1, 1, 1]).total
+    assert sc.evaluate([0, 0, 1, 1]).total == before
+    assert twin.x is sc.x and twin.D is sc.D  # the unit arrays are shared, not copied
+
+
 def test_diameter_hand_checked(line4: Units) -> None:
     d = np.abs(np.subtract.outer(np.arange(4.0), np.arange(4.0)))
     obj = Objective(balance={"households": 0.5}, compactness="diameter")

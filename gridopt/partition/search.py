@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,8 +95,10 @@ class PartitionResult:
         units hanging on one unit in pieces too light for a grid of their own, which
         therefore share that unit's grid and outweigh it.
     stats : dict
-        ``iterations``, ``accepted``, ``rejected_contiguity``, ``recom_accepted``,
-        ``restarts``, ``seed_time``, ``trace`` (list of (seconds, best score)), and more.
+        ``iterations``, ``accepted``, ``rejected_contiguity``, ``recom_accepted`` (summed
+        over all runs), ``restarts`` (runs, the polish runs included), ``workers``,
+        ``seed_time``, ``time_to_feasible``, ``trace`` (list of (seconds, best score of the
+        run then), all runs merged in time order), and more.
     runtime : float
         Seconds.
     """
@@ -394,6 +398,8 @@ class _Search:
         self.recom_tried = 0
         self.n_trees = 8
         self.recom_accepted = 0
+        # set by another search thread that failed: stop at the next check
+        self.cancel: threading.Event | None = None
         u = scorer.units
         self.adj = sparse.csr_matrix(
             (np.ones(u.indices.shape[0]), u.indices, u.indptr), shape=(n, n)
@@ -537,6 +543,8 @@ class _Search:
             done += int(out[1])
             n_chunks += 1
             if out[3] == 0 or time.perf_counter() >= deadline:
+                break
+            if self.cancel is not None and self.cancel.is_set():
                 break
             if max_chunks is not None and n_chunks >= max_chunks:
                 break
@@ -695,6 +703,78 @@ class _Search:
 
 # ------------------------------------------------------------------------ partition
 
+_COUNTERS = ("iterations", "accepted", "rejected_contiguity", "improving", "recom_tried",
+             "recom_accepted")  # fmt: skip
+
+
+@dataclass
+class _Run:
+    """What one restart or polish run hands back to :func:`partition`."""
+
+    r: int
+    key: tuple = ()
+    labels: Any = None
+    done: int = 0
+    counters: list[int] = field(default_factory=lambda: [0] * len(_COUNTERS))
+    seed_time: float = 0.0
+    balance_iterations: int = 0
+    balance_time: float = 0.0
+    feasible_at: float | None = None
+    stopped_by_time: bool = False
+    trace: list[tuple[float, float]] = field(default_factory=list)
+
+
+class _Reporter:
+    """Progress of all search threads through one callback, one call at a time.
+
+    Search reports are thinned to ten a second; the best score and feasibility shown are
+    the best over the runs so far.
+    """
+
+    def __init__(self, progress: Progress | None, t0: float) -> None:
+        self.progress = progress
+        self.t0 = t0
+        self.lock = threading.Lock()
+        self.last = 0.0
+        self.iterations = 0
+        self.best: tuple[bool, float] | None = None
+
+    def raw(self, info: dict[str, Any]) -> None:
+        if self.progress is not None:
+            with self.lock:
+                self.progress(info)
+
+    def search(self, r: int, best: float, feasible: bool, n_iter: int) -> None:
+        if self.progress is None:
+            return
+        with self.lock:
+            self.iterations += n_iter
+            key = (not feasible, best)
+            if self.best is None or key < self.best:
+                self.best = key
+            now = time.perf_counter()
+            if now - self.last <= 0.1:
+                return
+            self.last = now
+            self.progress({"phase": "search", "restart": r, "elapsed": now - self.t0,
+                           "best": self.best[1], "feasible": not self.best[0],
+                           "iterations": self.iterations})  # fmt: skip
+
+
+def _in_threads(fn: Callable[[int], list[_Run]], n: int, cancel: threading.Event) -> list[_Run]:
+    """``fn(0) + ... + fn(n - 1)``, on ``n`` threads when ``n > 1`` (the kernels release the
+    GIL). An error in one thread, or an interrupt, sets ``cancel`` (the searches check it
+    after every chunk) and is raised again here once the other threads have stopped."""
+    if n == 1:
+        return fn(0)
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="gridopt-search") as ex:
+        futures = [ex.submit(fn, w) for w in range(n)]
+        try:
+            return [run for f in futures for run in f.result()]
+        except BaseException:
+            cancel.set()
+            raise
+
 
 def partition(
     units: Units,
@@ -722,6 +802,7 @@ def partition(
     balance_share: float = 0.5,
     patience: float | None = None,
     polish: float = 0.0,
+    workers: int = 1,
 ) -> PartitionResult:
     """Cut units into ``n_grids`` connected, balanced, compact grids.
 
@@ -796,6 +877,14 @@ def partition(
         spends the rest on the winner: where a poor start fixes the grids' shapes early
         (a min-max objective such as the largest diameter), many short restarts plus a
         polish beat one long run. ``0`` (default) runs the restarts alone.
+    workers : int
+        Search threads. The restarts are dealt out to them in turn (restart ``r`` to
+        thread ``r % workers``; each thread splits its share of the time among its
+        restarts), and with ``polish`` every thread polishes the best layout of the
+        restarts with its own random stream. With ``max_iterations`` the result depends
+        on ``seed`` and ``workers`` only, not on how the threads are scheduled. The
+        kernels release the GIL: two threads on a two-core machine run about 1.9 times
+        as many proposals as one.
 
     Returns
     -------
@@ -834,7 +923,9 @@ def partition(
         raise InputError("n_restarts", f"must be >= 1, got {n_restarts!r}")
     if not 0.0 <= float(polish) < 1.0:
         raise InputError("polish", f"must be in [0, 1), got {polish!r}")
-    n_restarts, polish = int(n_restarts), float(polish)
+    if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 1:
+        raise InputError("workers", f"must be an integer >= 1, got {workers!r}")
+    n_restarts, polish, workers = int(n_restarts), float(polish), int(workers)
     if objective is None:
         if not units.attribute_names:
             raise InputError("objective", "units have no attributes to balance")
@@ -859,76 +950,76 @@ def partition(
         log.warning("infeasible tolerance: %s", msg)
 
     ss = np.random.SeedSequence(int(seed))
-    children = ss.spawn(n_restarts + (1 if polish > 0 else 0))
-    best_lab, best_key = None, None
+    # one search thread per worker, never more than there are runs to share
+    n_workers = min(workers, n_restarts)
+    n_polish = workers if polish > 0 else 0
+    children = ss.spawn(n_restarts + n_polish)
     stats: dict[str, Any] = {
         "iterations": 0, "accepted": 0, "rejected_contiguity": 0, "improving": 0,
         "recom_tried": 0, "recom_accepted": 0, "restarts": 0, "seed_time": 0.0, "trace": [],
         "islands": island_units.tolist()[:100], "n_islands_units": int(island_units.size),
+        "balance_iterations": 0, "balance_time": 0.0, "workers": workers,
     }  # fmt: skip
     deadline = t0 + float(time_limit)
     # the restarts share what the polish run leaves them (written so that an infinite
     # time limit stays infinite)
     restart_deadline = t0 + (1.0 - polish) * float(time_limit)
     restart_iters = None if max_iterations is None else int(int(max_iterations) * (1.0 - polish))
-    total_iter = 0
-    stopped_by_time = False
-    last_report = 0.0
     m_load = scorer.attrs if scorer.attrs.shape[1] else np.ones((n, 1))
-    for r, child in enumerate(children):
+    report = _Reporter(progress, t0)
+    cancel = threading.Event()
+
+    def one_run(
+        r: int, child: np.random.SeedSequence, start: NDArray[np.int32] | None,
+        budget_end: float, it_budget: int | None,
+    ) -> _Run:  # fmt: skip
+        """One restart (``start`` None: grown from seeds) or one polish run (``start``)."""
+        sc = scorer.clone() if workers > 1 else scorer
+        run = _Run(r)
         seed_ss, search_ss = child.spawn(2)
         ts = time.perf_counter()
-        polishing = r == n_restarts
+        polishing = start is not None
         if polishing:
-            assert best_lab is not None
-            lab = best_lab.copy()
+            lab = start.copy()
         elif r == 0 and init is not None:
             lab = init.copy()
         else:
             n_rounds = 25 if n <= 200_000 else 12
             lab = grow_layout(
                 work, k, m_load, seed=seed_ss, fixed=fixed, locked=lk,
-                target=scorer.target if scorer.attrs.shape[1] else None, n_rounds=n_rounds,
-                mass=scorer.w, progress=progress,
+                target=sc.target if sc.attrs.shape[1] else None, n_rounds=n_rounds,
+                mass=sc.w, progress=report.raw,
             )  # fmt: skip
         lab[lk >= 0] = lk[lk >= 0].astype(np.int32)
         if contiguity:
-            lab = repair_contiguity(work, lab, k, frozen=frozen.astype(bool), mass=scorer.w)
+            lab = repair_contiguity(work, lab, k, frozen=frozen.astype(bool), mass=sc.w)
         empty = np.flatnonzero(np.bincount(lab, minlength=k) == 0)
         if empty.size:
             raise InputError(
                 "initial", "every grid needs at least one unit; empty grids", first_rows(empty)
             )
         lab = np.ascontiguousarray(lab, dtype=np.int32)
-        stats["seed_time"] += time.perf_counter() - ts
+        run.seed_time = time.perf_counter() - ts
         rng = np.random.default_rng(search_ss)
-        srch = _Search(scorer, lab, frozen, contiguity, rng, free_bases)
+        srch = _Search(sc, lab, frozen, contiguity, rng, free_bases)
+        srch.cancel = cancel
         t_begin = time.perf_counter()
-        if polishing:
-            budget_end = deadline
-            it_budget = None if max_iterations is None else max(0, int(max_iterations) - total_iter)
-        else:
-            runs_left = n_restarts - r
-            budget_end = t_begin + max(0.0, (restart_deadline - t_begin) / runs_left)
-            it_budget = (
-                None if restart_iters is None else max(0, restart_iters - total_iter) // runs_left
-            )
         # the polish run starts half-way down the cooling schedule
         f0 = 0.5 if polishing else 0.0
         # balance first: reach every tolerance before the annealing weighs compactness;
         # a stalled phase hands over early (the annealing's penalty on the tolerances
         # closes small gaps faster than the balance moves)
         tb = time.perf_counter()
-        stats["balance_iterations"] = stats.get("balance_iterations", 0) + srch.balance(
+        run.balance_iterations = srch.balance(
             t_begin + balance_share * (budget_end - t_begin),
             bfs_limit,
             max(group_limit, n // (2 * k)),
             int(min(max(2 * n, 2_000), 100_000)),
             None if max_iterations is None else 20,
         )
-        stats["balance_time"] = stats.get("balance_time", 0.0) + time.perf_counter() - tb
-        if srch.feasible() and stats.get("time_to_feasible") is None:
-            stats["time_to_feasible"] = time.perf_counter() - t0
+        run.balance_time = time.perf_counter() - tb
+        if srch.feasible():
+            run.feasible_at = time.perf_counter() - t0
         T0 = srch.temperature0()
         # fixed chunk sizes (not timed) so that a run with an iteration limit is reproducible
         chunk = int(min(max(20 * n, 5000), 500_000))
@@ -938,9 +1029,9 @@ def partition(
         # penalty manager: while the layout is out of tolerance the soft balance term is
         # scaled up (smooth pressure towards balance through chains of grids), and back
         # down once it is feasible, so compactness can take over again
-        base_cs = scorer.cs.copy()
+        base_cs = sc.cs.copy()
         mu = 1.0
-        true_state = scorer.new_state()
+        true_state = sc.new_state()
         # out of tolerance, the layout whose worst deviation is closest to it is best
         # (then the score)
         best_key_r = (not srch.feasible(), srch.worst_excess(), srch.cur)
@@ -954,7 +1045,7 @@ def partition(
             frac_i = done_r / it_budget if it_budget else 0.0
             frac = min(1.0, max(frac_t, frac_i))
             if frac >= 1.0 or (it_budget is not None and done_r >= it_budget):
-                stopped_by_time = frac_t >= 1.0
+                run.stopped_by_time = frac_t >= 1.0
                 break
             depth = f0 + (1.0 - f0) * frac  # how far down the cooling schedule
             t_s = T0 * 1e-4**depth
@@ -975,26 +1066,25 @@ def partition(
                     t_recom += c2 - c1
                     c1 = c2
             done_r += n_iter
-            total_iter += n_iter
             srch.resync()
             feas = srch.feasible()
             if mu != 1.0:
-                scorer.cs[:] = base_cs
-                cur = scorer.full(srch.lab, true_state)
+                sc.cs[:] = base_cs
+                cur = sc.full(srch.lab, true_state)
             else:
                 cur = srch.cur
             log.debug("frac %.3f mu %g feasible %s score %.6g T %.3g", frac, mu, feas, cur, t_s)
             new_mu = min(mu * 2.0, 1e4) if not feas else max(1.0, mu / 2.0)
             if new_mu != mu:
                 mu = new_mu
-                scorer.cs[:] = base_cs * mu
+                sc.cs[:] = base_cs * mu
                 srch.resync()
                 T0 = srch.temperature0() / 1e-4**depth
             else:
-                scorer.cs[:] = base_cs * mu
+                sc.cs[:] = base_cs * mu
             key_now = (not feas, 0.0 if feas else srch.worst_excess(), cur)
-            if feas and stats.get("time_to_feasible") is None:
-                stats["time_to_feasible"] = time.perf_counter() - t0
+            if feas and run.feasible_at is None:
+                run.feasible_at = time.perf_counter() - t0
             if _improves(key_now, best_key_r, 1e-12 * max(1.0, abs(best_key_r[2]))):
                 best_key_r = key_now
                 best_lab_r = srch.lab.copy()
@@ -1002,11 +1092,8 @@ def partition(
             else:
                 since_improve += n_iter
             best_r = best_key_r[2]
-            stats["trace"].append((round(time.perf_counter() - t0, 3), float(best_r)))
-            if progress is not None and time.perf_counter() - last_report > 0.1:
-                last_report = time.perf_counter()
-                progress({"phase": "search", "restart": r, "elapsed": last_report - t0, "best": best_r,
-                          "feasible": not best_key_r[0], "iterations": total_iter})  # fmt: skip
+            run.trace.append((round(time.perf_counter() - t0, 3), float(best_r)))
+            report.search(r, best_r, not best_key_r[0], n_iter)
             # patience counts from the last improvement of at least 0.01 %
             if _improves(best_key_r, ref_key, 1e-4 * abs(ref_key[2])):
                 ref_key = best_key_r
@@ -1019,20 +1106,66 @@ def partition(
                 break
             if max_no_improve is not None and since_improve >= max_no_improve:
                 break
-        scorer.cs[:] = base_cs
-        stats["iterations"] += int(srch.stats[0])
-        stats["accepted"] += int(srch.stats[1])
-        stats["rejected_contiguity"] += int(srch.stats[2])
-        stats["improving"] += int(srch.stats[3])
-        stats["recom_tried"] += srch.recom_tried
-        stats["recom_accepted"] += srch.recom_accepted
-        stats["restarts"] += 1
-        ev = _evaluate(scorer, best_lab_r, free_bases)
+            if cancel.is_set():  # another thread failed
+                break
+        sc.cs[:] = base_cs
+        run.done = done_r
+        run.counters = [int(v) for v in srch.stats[:4]] + [srch.recom_tried, srch.recom_accepted]
+        ev = _evaluate(sc, best_lab_r, free_bases)
         maxdev = np.array(list(ev.max_deviation.values()))
-        key = (not ev.feasible, 0.0 if ev.feasible else _worst_excess(maxdev, scorer.tau), ev.total)
-        log.info("restart %d: score %.6g, feasible %s", r, ev.total, ev.feasible)
-        if best_key is None or key < best_key:
-            best_key, best_lab = key, best_lab_r
+        run.key = (not ev.feasible, 0.0 if ev.feasible else _worst_excess(maxdev, sc.tau), ev.total)
+        run.labels = best_lab_r
+        log.info("%s %d: score %.6g, feasible %s", "polish" if polishing else "restart", r,
+                 ev.total, ev.feasible)  # fmt: skip
+        return run
+
+    def worker(w: int) -> list[_Run]:
+        """Restarts w, w + n_workers, ... in turn, each with an equal share of what is left."""
+        mine = list(range(w, n_restarts, n_workers))
+        iters_w = None if restart_iters is None else restart_iters * len(mine) // n_restarts
+        done_w = 0
+        out = []
+        for q, r in enumerate(mine):
+            runs_left = len(mine) - q
+            now = time.perf_counter()
+            budget_end = now + max(0.0, (restart_deadline - now) / runs_left)
+            it_budget = None if iters_w is None else max(0, iters_w - done_w) // runs_left
+            try:
+                run = one_run(r, children[r], None, budget_end, it_budget)
+            except BaseException:
+                cancel.set()
+                raise
+            done_w += run.done
+            out.append(run)
+        return out
+
+    runs = _in_threads(worker, n_workers, cancel)
+    if n_polish:
+        # each worker polishes the best layout of the restarts with its own random stream
+        best0 = min(runs, key=lambda x: (x.key, x.r))
+        done = sum(x.done for x in runs)
+        it_budget = None if max_iterations is None else max(0, int(max_iterations) - done)
+        runs += _in_threads(
+            lambda w: [one_run(n_restarts + w, children[n_restarts + w], best0.labels, deadline,
+                               it_budget)],
+            n_polish, cancel,
+        )  # fmt: skip
+    runs.sort(key=lambda x: x.r)
+    for x in runs:
+        for name, v in zip(_COUNTERS, x.counters, strict=True):
+            stats[name] += v
+        stats["seed_time"] += x.seed_time
+        stats["balance_iterations"] += x.balance_iterations
+        stats["balance_time"] += x.balance_time
+        if x.feasible_at is not None:
+            ttf = stats.get("time_to_feasible")
+            stats["time_to_feasible"] = x.feasible_at if ttf is None else min(ttf, x.feasible_at)
+    stats["restarts"] = len(runs)  # the polish runs included
+    stats["trace"] = sorted(t for x in runs for t in x.trace)
+    stopped_by_time = any(x.stopped_by_time for x in runs)
+    # the best key wins; between equal keys the earlier run (restarts, then polish runs)
+    best = min(runs, key=lambda x: (x.key, x.r))
+    best_lab = best.labels
     assert best_lab is not None
     return _result(units, work, scorer, best_lab, fixed, contiguity, free_bases, violations_pre,
                    stopped_by_time, stats, time.perf_counter() - t0, distance)  # fmt: skip

@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Mapping
@@ -382,6 +383,15 @@ class Scorer:
         bxy = np.asarray(base_xy, dtype=np.float64)
         self.bx = np.ascontiguousarray(bxy[:, 0] - self.x0)
         self.by = np.ascontiguousarray(bxy[:, 1] - self.y0)
+
+    def clone(self) -> Scorer:
+        """A copy that shares the unit arrays and the distance matrix but owns the
+        coefficients and bases a search may change (``cs``, ``ch``, ``bx``, ``by``), so that
+        searches on several threads do not disturb one another."""
+        out = copy.copy(self)
+        for name in ("cs", "ch", "bx", "by", "coef"):
+            setattr(out, name, getattr(self, name).copy())
+        return out
 
     def new_state(self) -> dict[str, NDArray[Any]]:
         """Fresh aggregate arrays (tot, mom, acc, diam, terms, members) for the kernels."""
