@@ -66,7 +66,7 @@ def _instances(data: Path, only: str | None) -> list[Path]:
             or p.name.startswith(".")
         ):
             continue
-        if only and not fnmatch.fnmatch(p.name, only):
+        if only and not any(fnmatch.fnmatch(p.name, g) for g in only.split(",")):
             continue
         out.append(p)
     return out

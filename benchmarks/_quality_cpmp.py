@@ -71,7 +71,7 @@ def run_cpmp(args: Any) -> int:
     files = sorted(list(data.glob("cpmp*.txt")) + list(data.glob("SJC*.dat")))
     only = getattr(args, "only", None)
     if only:
-        files = [f for f in files if fnmatch.fnmatch(f.stem, only)]
+        files = [f for f in files if any(fnmatch.fnmatch(f.stem, g) for g in only.split(","))]
     summary: list[list[Any]] = []
     print(f"warm-up (Numba compile or cache load): {warm_up():.1f} s")
     print(

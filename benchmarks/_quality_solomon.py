@@ -68,7 +68,7 @@ def run_solomon(args: Any) -> int:
     out.mkdir(parents=True, exist_ok=True)
     files = sorted(Path(args.data).glob("*.txt"))
     if getattr(args, "only", None):
-        files = [f for f in files if fnmatch.fnmatch(f.stem, args.only)]
+        files = [f for f in files if any(fnmatch.fnmatch(f.stem, g) for g in args.only.split(","))]
     rows = []
     for path in files:
         inst = read_solomon(path)

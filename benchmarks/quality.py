@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=10.0, help="seconds per instance")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", default=None, help="glob of instance names to run")
+    parser.add_argument(
+        "--only", default=None, help="globs of instance names to run, comma-separated"
+    )
     parser.add_argument("--workers", type=int, default=1, help="search threads per instance (dtdp)")
     args = parser.parse_args(argv)
     if not args.data.exists():
