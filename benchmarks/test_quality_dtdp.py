@@ -51,3 +51,17 @@ def test_dtdp_runner_refuses_an_empty_folder(tmp_path, capsys):
     assert main(args) == 2
     assert "no *.graphml" in capsys.readouterr().err
     assert not (tmp_path / "out" / "summary.csv").exists()
+
+
+def test_dtdp_runner_selects_by_globs_and_threads(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    data.mkdir()
+    for name in ("alpha", "beta", "gamma"):
+        _lattice(data / f"{name}.graphml", 5, 10)
+    (data / "reference.csv").write_text("instance,lns_t60_best\nalpha,4\nbeta,4\ngamma,4\n")
+    args = ["dtdp", "--data", str(data), "--out", str(out), "--time-limit", "1"]
+    assert main([*args, "--only", "al*,gam*", "--workers", "2"]) == 0
+    with (out / "summary.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["instance"] for r in rows] == ["alpha", "gamma"]
+    assert all(r["feasible"] == "True" and r["workers"] == "2" for r in rows)
