@@ -724,3 +724,66 @@ def test_small_reduced_model_is_solved_in_one_scip_round_reproducibly():
     full = _full_model(c, w, cap)
     ref = _mip_solve(full, np.ones(full.n_pairs, dtype=bool), 30.0, False)
     assert ref.status == "optimal" and a.objective == ref.objective
+
+
+def test_search_restart_from_keeps_the_best():
+    c, w, cap = _random_gap(3, m=8, n=80, tight=0.2)
+    k, s = _search_state(c, w, cap, w <= cap[:, None], seed=8)
+    s.run(2000)
+    best, best_obj = s.best_agent(), s.objective
+    assert best is not None
+    # any assignment, feasible or not, better or not: the search goes on from it
+    other = np.roll(best, 1)
+    s.restart_from(other)
+    assert s.objective == best_obj  # nothing shows until the search takes it up
+    it = int(s.info[k.INFO_ITER])
+    s.run(1)
+    assert s._restart is None and s.info[k.INFO_LAST] == it
+    # one move changes at most two jobs of the assignment it started from
+    assert (s.assign != other).sum() <= 2
+    # the best is still the better one, and the state stays consistent
+    assert s.objective <= best_obj
+    assert np.array_equal(s.best_agent(), best) or s.objective < best_obj
+    load = np.bincount(s.assign, weights=w[s.assign, np.arange(80)], minlength=8)
+    assert np.array_equal(load, s.load)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mip_on_other_costs_counts_the_models_costs(seed):
+    from gridopt.assign.gap import _mip_solve
+
+    c, w, cap = _random_gap(seed, m=3, n=7, tight=0.45)
+    if np.isinf(_brute_force(c, w, cap.astype(float))):
+        pytest.skip("infeasible draw")
+    model = _full_model(c, w, cap)
+    other = np.random.default_rng(seed).integers(1, 40, c.shape)
+    got = _mip_solve(
+        model, np.ones(model.n_pairs, dtype=bool), 5.0, False,
+        cost=other[model.agent, model.job].astype(np.float64),
+    )  # fmt: skip
+    agent = model.agent[got.choice]
+    # optimal for the other costs, reported in the model's own costs
+    assert other[agent, np.arange(7)].sum() == _brute_force(other, w, cap.astype(float))
+    assert got.objective == c[agent, np.arange(7)].sum()
+
+
+def test_solve_gap_kicks_restart_the_search_on_a_large_model():
+    # Chu-Beasley type D by its recipe: the Lagrangian fixing keeps every pair, so after
+    # the short rounds the whole model gets kicks
+    rng = np.random.default_rng(1)
+    m, n = 10, 100
+    w = rng.integers(1, 101, (m, n))
+    c = 111 - w + rng.integers(-10, 11, (m, n))
+    cap = np.floor(0.8 * w.sum(axis=1) / m).astype(np.int64)
+    res = solve_gap(c, w, cap, time_limit=4, seed=0, columns=0.0)
+    assert res.is_feasible
+    assert res.stats["kicks"] >= 1 and res.stats["method"] == "lagrangian_mip"
+    load = np.bincount(res.agent, weights=w[res.agent, np.arange(n)], minlength=m)
+    assert (load <= cap).all() and res.objective == c[res.agent, np.arange(n)].sum()
+    # the incumbent only ever improves, and the result is the last one
+    trace = [ub for _, ub, _ in res.stats["trace"]]
+    assert trace == sorted(trace, reverse=True) and res.objective <= trace[-1]
+    assert res.bound <= res.objective
+    # deterministic runs have no search thread beside the rounds: no kicks
+    det = solve_gap(c, w, cap, time_limit=1, seed=0, deterministic=True, columns=0.0)
+    assert det.stats["kicks"] == 0
