@@ -1665,7 +1665,9 @@ def solve_gap(
     parallel_search : bool
         Keep the local search running in a second thread while the exact solver works
         on the reduced model, trading better solutions between rounds (wall-clock runs
-        only; ``deterministic`` runs are sequential).
+        only; ``deterministic`` runs are sequential). With HiGHS rounds, the search is
+        also restarted from the solutions of short rounds on perturbed costs (kicks,
+        see the module doc).
     clock : {"wall", "cpu"}
         What ``time_limit`` counts when not ``deterministic``: wall-clock seconds, or
         CPU seconds of this process (all its threads; fairer on a shared machine).
