@@ -250,18 +250,13 @@ def test_partition_households_file(tmp_path):
     assert len(grids) == 3 and grids["households"].sum() == 1500
     assert set(units["grid"]) == {0, 1, 2}
     bad = tmp_path / "bad.gpkg"
-    r = runner.invoke(
-        app,
-        ["partition", str(tmp_path / "hh.parquet"), "--grids", "3", "--polish", "1.5",
-         "--out", str(bad)],
-    )  # fmt: skip
-    assert r.exit_code == 2 and "polish" in r.output and not bad.exists()
-    r = runner.invoke(
-        app,
-        ["partition", str(tmp_path / "hh.parquet"), "--grids", "3", "--workers", "-1",
-         "--out", str(bad)],
-    )  # fmt: skip
-    assert r.exit_code == 2 and "workers" in r.output and not bad.exists()
+    for option, value in (("polish", "1.5"), ("workers", "-1")):
+        r = runner.invoke(
+            app,
+            ["partition", str(tmp_path / "hh.parquet"), "--grids", "3", f"--{option}", value,
+             "--out", str(bad)],
+        )  # fmt: skip
+        assert r.exit_code == 2 and option in r.output and not bad.exists()
 
 
 def test_partition_needs_grids_or_target(tmp_path):
