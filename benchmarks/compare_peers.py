@@ -128,12 +128,18 @@ def run_gridopt(units: Units, n_grids: int, seed: int, time_limit: float) -> np.
 
     balance = {k: v for k, v in TOLERANCES.items() if k in units.attribute_names}
     objective = Objective(balance=balance)
-    res = partition(units, n_grids, objective, seed=seed, time_limit=time_limit, patience=PATIENCE)
+    res = partition(
+        units, n_grids, objective, seed=seed, time_limit=time_limit, patience=PATIENCE,
+        **GRIDOPT_OPTIONS,
+    )  # fmt: skip
     print(f"  gridopt status {res.status}; {'; '.join(res.violations)[:300]}", file=sys.stderr)
     ttf = res.stats.get("time_to_feasible")
     EXTRA["gridopt"] = {"time_to_feasible": "" if ttf is None else round(float(ttf), 2)}
     return np.asarray(res.labels)
 
+
+#: gridopt's restarts and search threads (``--restarts``, ``--workers``)
+GRIDOPT_OPTIONS: dict[str, Any] = {"n_restarts": 1, "workers": 1, "polish": 0.0}
 
 #: per-tool extra columns filled by the runners (gridopt: time to the first feasible layout)
 EXTRA: dict[str, dict[str, Any]] = {}
@@ -271,8 +277,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-bounds", action="store_true", help="skip the proven lower bound per city"
     )
+    parser.add_argument("--restarts", type=int, default=1, help="gridopt's restarts")
+    parser.add_argument("--polish", type=float, default=0.0, help="gridopt's polish share")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gridopt's search threads (restarts raced)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     args = parser.parse_args(argv)
+    if args.restarts < 1 or args.workers < 1:
+        parser.error("--restarts and --workers must be >= 1")
+    GRIDOPT_OPTIONS.update(n_restarts=args.restarts, workers=args.workers, polish=args.polish)
     tools = [t for t in args.tools.split(",") if t]
     unknown = [t for t in tools if t not in TOOLS]
     if unknown:
