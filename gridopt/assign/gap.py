@@ -59,7 +59,8 @@ How :func:`solve_gap` solves the generic GAP
    next reduced model; then the whole reduced model gets the time left, where
    optimality is global. Meanwhile (wall-clock runs) the tabu
    search goes on in a second thread, and the two trade better solutions. There, after
-   the short rounds, the whole reduced model gets *kicks* instead of long rounds:
+   the short rounds and one plain round of about 2 s on the whole reduced model (where
+   an easy model is proven optimal), it gets *kicks* instead of long rounds:
    HiGHS for about 2 s on costs perturbed by up to 1 %, whose solution (better or not)
    the tabu search goes on from, keeping its penalties and tabu list. The search alone
    settles in one region (d20200: 12378 after 20 s and after 30 s); from a kick it
@@ -1336,9 +1337,10 @@ def _solve_fixed(
     (:func:`_scip_solve`), ``"cpsat"``, or ``"auto"``: a reduced model of at most
     ``_ONE_ROUND_PAIRS_PER_JOB`` pairs per job is solved whole in one round by SCIP,
     larger ones in rounds by HiGHS.
-    With a ``search`` beside it and ``exact="mip"``, the whole reduced model gets short
-    rounds on perturbed costs instead (kicks): a better solution becomes the incumbent,
-    any other restarts the search (:meth:`_Search.restart_from`); kicks prove nothing.
+    With a ``search`` beside it and ``exact="mip"``, the whole reduced model gets one
+    short plain round (an easy model is proven there) and then short rounds on perturbed
+    costs (kicks): a better solution becomes the incumbent, any other restarts the
+    search (:meth:`_Search.restart_from`); kicks prove nothing.
     Returns None when the Lagrangian tables would be too large (the caller falls back).
     """
     t0 = now()
@@ -1410,6 +1412,7 @@ def _solve_fixed(
     kicks = search is not None and exact == "mip" and not deterministic
     kick_time = min(_KICK_MAX_TIME, max(_KICK_MIN_TIME, _KICK_SHARE * time_limit))
     stats["kicks"] = 0
+    n_full = 0
     while bound < ub:
         rest = left if deterministic else time_limit - (now() - t0)
         if rest < 0.05:
@@ -1438,7 +1441,10 @@ def _solve_fixed(
         mask[inc] = True  # the incumbent stays a solution of the reduced model
         stats["fixed_pairs"] = int(mask.sum())
         left -= limit
-        kick = kicks and not sub
+        # the first round on the whole reduced model is a plain one: an easy model is
+        # proven optimal there; the rounds after it are kicks
+        kick = kicks and not sub and n_full > 0
+        n_full += not sub and not kick
         if kick:
             # a short branch and cut on slightly perturbed costs: a good solution from
             # elsewhere, for the tabu search to go on from
