@@ -122,6 +122,10 @@ def travel(units: Units, labels: np.ndarray, n_grids: int) -> float:
 #: gridopt stops a restart once feasible and not improving for this many seconds
 PATIENCE = 2.0
 
+#: gridopt's restarts, search threads and polish share (``--restarts``, ``--workers``,
+#: ``--polish``); the other tools' runners take no such options
+GRIDOPT_OPTIONS: dict[str, Any] = {"n_restarts": 1, "workers": 1, "polish": 0.0}
+
 
 def run_gridopt(units: Units, n_grids: int, seed: int, time_limit: float) -> np.ndarray:
     from gridopt import Objective, partition
@@ -137,9 +141,6 @@ def run_gridopt(units: Units, n_grids: int, seed: int, time_limit: float) -> np.
     EXTRA["gridopt"] = {"time_to_feasible": "" if ttf is None else round(float(ttf), 2)}
     return np.asarray(res.labels)
 
-
-#: gridopt's restarts and search threads (``--restarts``, ``--workers``)
-GRIDOPT_OPTIONS: dict[str, Any] = {"n_restarts": 1, "workers": 1, "polish": 0.0}
 
 #: per-tool extra columns filled by the runners (gridopt: time to the first feasible layout)
 EXTRA: dict[str, dict[str, Any]] = {}

@@ -1412,7 +1412,7 @@ def _solve_fixed(
     kicks = search is not None and exact == "mip" and not deterministic
     kick_time = min(_KICK_MAX_TIME, max(_KICK_MIN_TIME, _KICK_SHARE * time_limit))
     stats["kicks"] = 0
-    n_full = 0
+    plain_done = False  # the first round on the whole reduced model is a plain one
     while bound < ub:
         rest = left if deterministic else time_limit - (now() - t0)
         if rest < 0.05:
@@ -1428,6 +1428,9 @@ def _solve_fixed(
                 continue
         mask = keep[model.agent, model.job]
         sub = x_lp is not None and stats["sub_rounds"] < n_sub and stale < 4
+        # after the plain round (where an easy model is proven optimal) come the kicks
+        kick = kicks and not sub and plain_done
+        plain_done = plain_done or not sub
         if sub:
             assert x_lp is not None
             free = np.zeros(model.n_jobs, dtype=bool)
@@ -1441,10 +1444,6 @@ def _solve_fixed(
         mask[inc] = True  # the incumbent stays a solution of the reduced model
         stats["fixed_pairs"] = int(mask.sum())
         left -= limit
-        # the first round on the whole reduced model is a plain one: an easy model is
-        # proven optimal there; the rounds after it are kicks
-        kick = kicks and not sub and n_full > 0
-        n_full += not sub and not kick
         if kick:
             # a short branch and cut on slightly perturbed costs: a good solution from
             # elsewhere, for the tabu search to go on from
@@ -1469,14 +1468,10 @@ def _solve_fixed(
                 search.inject(model.agent[inc], float(ub))
         else:
             stale += 1
-        if kick:
+        if kick and not better and ex.choice is not None:
             assert search is not None
-            if better:
-                refix()
-            elif ex.choice is not None:
-                search.restart_from(model.agent[ex.choice])
-            continue
-        if sub:
+            search.restart_from(model.agent[ex.choice])
+        if sub or kick:  # neither proves anything about the whole reduced model
             if better:
                 refix()
             continue
