@@ -151,3 +151,96 @@ def test_hanging_pieces_match_the_components_without_each_unit() -> None:
             else:
                 # not a cut vertex: nothing listed, or the whole rest for a search root
                 assert listed in ([], [(n - 1, round(float(vals[keep, 0].sum()), 9))]), (trial, v)
+
+
+def lattice(side: int) -> Units:
+    idx = np.arange(side * side).reshape(side, side)
+    edges = np.concatenate([
+        np.column_stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()]),
+        np.column_stack([idx[:-1, :].ravel(), idx[1:, :].ravel()]),
+    ])  # fmt: skip
+    rng = np.random.default_rng(4)
+    n = side * side
+    return Units.from_edges(
+        ids=np.arange(n), x=(idx % side).ravel() * 1.0, y=(idx // side).ravel() * 1.0,
+        attributes={"a": rng.integers(1, 9, n) * 1.0, "b": rng.random(n)}, edges=edges,
+    )  # fmt: skip
+
+
+def test_anneal_keeps_its_border_list() -> None:
+    from gridopt.score import Scorer
+    from gridopt.score import _kernels as K
+
+    side, k = 20, 4
+    u = lattice(side)
+    n = u.n_units
+    sc = Scorer(u, k, Objective(balance={"a": 0.1, "b": 0.1}, border_weight=0.5))
+    col, row = np.arange(n) % side, np.arange(n) // side
+    lab = sc.check_labels((col >= side // 2) + 2 * (row >= side // 2))
+    lab0 = lab.copy()
+    frozen = np.zeros(n, np.uint8)
+    frozen[::7] = 1
+    st = sc.new_state()
+    sc.full(lab, st)
+    sizes = np.bincount(lab, minlength=k).astype(np.int64)
+    nfor, bpos, blist = (np.zeros(n, np.int64) for _ in range(3))
+    stats = np.zeros(4, np.int64)
+    K.anneal(
+        lab, *sc.data(), *sc.params(), st["tot"], st["mom"], st["acc"], st["diam"],
+        st["members"], frozen, sizes, True, 64, 8, 20_000, 5.0, 0.5, 0.2,
+        np.array([99], np.uint64), np.zeros(1, np.int64), np.zeros(n, np.int64),
+        np.zeros(n + 1, np.int64), stats, nfor, bpos, blist,
+    )  # fmt: skip
+    assert stats[1] > 100  # many moves were made
+    assert np.array_equal(lab[frozen == 1], lab0[frozen == 1])
+    assert np.array_equal(sizes, np.bincount(lab, minlength=k))
+    # the list kept through the moves equals one built from scratch
+    nfor2, bpos2, blist2 = (np.zeros(n, np.int64) for _ in range(3))
+    bc = K.border_build(lab, u.indptr, u.indices, frozen, nfor2, bpos2, blist2)
+    assert np.array_equal(nfor, nfor2)
+    kept = np.flatnonzero(bpos >= 0)
+    assert sorted(blist[:bc].tolist()) == kept.tolist() == sorted(blist2[:bc].tolist())
+    assert np.array_equal(blist[bpos[kept]], kept)
+    # the aggregates followed the moves
+    fresh = sc.new_state()
+    sc.full(lab, fresh)
+    np.testing.assert_allclose(st["tot"], fresh["tot"], rtol=1e-9)
+    assert np.all(grid_components(u, lab, k) == 1)
+
+
+def test_grid_lists_follow_the_merge_and_split_moves(monkeypatch) -> None:
+    u = ladder(40)
+    obj = Objective(balance={"a": 0.05, "b": 0.05, "c": 0.05}, compactness="none")
+    col = np.r_[np.arange(40), np.arange(40)]
+    start = np.where(col < 4, 0, np.where(col < 8, 1, np.where(col < 30, 2, 3)))
+    lab = start.astype(np.int32)
+    k, n = 4, u.n_units
+    ghead, gnext = np.zeros(k, np.int64), np.zeros(n, np.int64)
+    PK.grid_lists(lab, k, ghead, gnext)
+    walk = [[] for _ in range(k)]
+    for g in range(k):
+        i = ghead[g]
+        while i >= 0:
+            walk[g].append(int(i))
+            i = gnext[i]
+    assert walk == [np.flatnonzero(lab == g).tolist() for g in range(k)]
+    # in a partition run's balance phase the lists stay equal to the labels
+    calls = []
+    real = PK.recom_balance
+
+    def checked(*args):
+        out = real(*args)
+        labels, ghead_, gnext_ = args[0], args[-3], args[-2]
+        for g in range(k):
+            members, i = [], ghead_[g]
+            while i >= 0:
+                members.append(int(i))
+                i = gnext_[i]
+            assert sorted(members) == np.flatnonzero(labels == g).tolist()
+        calls.append(int(args[-1][2]))  # accepted moves
+        return out
+
+    monkeypatch.setattr(PK, "recom_balance", checked)
+    res = partition(u, k, obj, seed=3, initial=start, max_iterations=5_000, time_limit=20)
+    assert calls and sum(calls) > 0
+    assert np.all(grid_components(u, res.labels, k) == 1)

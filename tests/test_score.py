@@ -208,3 +208,34 @@ def test_delta_equals_full_difference(compactness, labels, unit, other, grid) ->
     sw[unit], sw[other] = lab[other], lab[unit]
     after = sc.full(sw, sc.new_state())
     assert d == pytest.approx(after - before, rel=1e-9, abs=1e-9)
+
+
+def test_delta_moves_batch_matches_single_moves() -> None:
+    # more moves than the batch kernel's prefetch distance, no-ops among them
+    u = lattice(15, 12, seed=2)
+    sc = Scorer(u, 6, Objective(balance={"households": 0.05, "tickets": 0.2}, border_weight=0.4))
+    lab = sc.check_labels((np.arange(u.n_units) % 15) // 3 + (np.arange(u.n_units) // 90))
+    st_ = sc.new_state()
+    sc.full(lab, st_)
+    rng = np.random.default_rng(0)
+    units = rng.integers(0, u.n_units, 400)
+    grids = rng.integers(0, 6, 400)
+    out = sc.delta_moves(lab, st_, units, grids)
+    single = [sc.delta_move(lab, st_, int(i), int(g)) for i, g in zip(units, grids, strict=True)]
+    np.testing.assert_allclose(out, single, rtol=1e-12, atol=1e-12)
+    assert np.all(out[lab[units] == grids] == 0.0)
+    assert np.any(out != 0.0)
+
+
+@pytest.mark.parametrize(
+    ("units", "grids", "field"),
+    [([0, 1], [0], "units"), ([0, 180], [0, 1], "units"), ([0, 1], [0, 6], "grids"),
+     ([0.0, 1.0], [0, 1], "units"), ([0, 1], [-1, 0], "grids")],
+)  # fmt: skip
+def test_delta_moves_bad_input(units, grids, field) -> None:
+    u = lattice(15, 12)
+    sc = Scorer(u, 6, Objective(balance={"households": 0.05}))
+    lab = sc.check_labels(np.arange(u.n_units) % 6)
+    with pytest.raises(InputError) as err:
+        sc.delta_moves(lab, sc.new_state(), units, grids)
+    assert err.value.field == field

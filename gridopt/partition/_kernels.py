@@ -844,9 +844,23 @@ def carve(order, parent, vals, target, tau, slack, rng, sums, alive, part, cum):
 
 
 @njit(cache=True, nogil=True)
-def _pick_pair(labels, indptr, indices, tot, itarget, itau, p_bad, rng, grid_nb):
-    """A grid (out-of-tolerance ones preferred) and a random neighbouring grid, or (-1, -1)."""
-    n = labels.shape[0]
+def grid_lists(labels, k, ghead, gnext):
+    """Per-grid member lists: ``ghead[g]`` the first unit of grid g (-1 if none),
+    ``gnext[u]`` the next unit of u's grid (-1 at the end); units in increasing order."""
+    for g in range(k):
+        ghead[g] = -1
+    for u in range(labels.shape[0] - 1, -1, -1):
+        g = labels[u]
+        gnext[u] = ghead[g]
+        ghead[g] = u
+
+
+@njit(cache=True, nogil=True)
+def _pick_pair(labels, indptr, indices, tot, itarget, itau, p_bad, rng, grid_nb, ghead, gnext):
+    """A grid (out-of-tolerance ones preferred) and a random neighbouring grid, or (-1, -1).
+
+    Reads only grid a's members (``ghead``/``gnext`` from :func:`grid_lists`).
+    """
     k = tot.shape[0]
     n_bad = 0
     for g in range(k):
@@ -866,14 +880,14 @@ def _pick_pair(labels, indptr, indices, tot, itarget, itau, p_bad, rng, grid_nb)
     for g in range(k):
         grid_nb[g] = 0
     n_nb = 0
-    for i in range(n):
-        if labels[i] != a:
-            continue
+    i = ghead[a]
+    while i >= 0:
         for e in range(indptr[i], indptr[i + 1]):
             g = labels[indices[e]]
             if g != a and grid_nb[g] == 0:
                 grid_nb[g] = 1
                 n_nb += 1
+        i = gnext[i]
     if n_nb == 0:
         return -1, -1
     pick = _randint(rng, n_nb)
@@ -889,7 +903,7 @@ def _pick_pair(labels, indptr, indices, tot, itarget, itau, p_bad, rng, grid_nb)
 def recom_balance(
     labels, attrs, itarget, itau, indptr, indices, frozen, sizes, tot, margin, w_ex,
     n_moves, n_trees, history, rng, pos, members, parent, order, nxt, in_tree, sums, cut,
-    grid_nb, max_group, target, tau, lv, part, group, tg, cum, out,
+    grid_nb, max_group, target, tau, lv, part, group, tg, cum, ghead, gnext, out,
 ):  # fmt: skip
     """Merge-and-split moves towards balance; stops once every grid is in tolerance.
 
@@ -903,10 +917,11 @@ def recom_balance(
     moves merge 3 .. ``max_group`` grids and re-cut them with :func:`carve` (``target``
     (k, m) and ``tau`` (m,) the grid targets and tolerances; scratch ``lv`` (n, m),
     ``part`` (n,) int64, ``group`` (max_group,) int64, ``tg`` (max_group, m), ``cum``
-    (m,)). ``out`` (4,) as in :func:`balance_search` (cost, moves, accepted,
-    out-of-tolerance pairs).
+    (m,)). ``ghead`` (k,) and ``gnext`` (n,) int64 hold the grids' member lists
+    (:func:`grid_lists`, kept up to date), so that a move costs the size of the grids it
+    merges, not the number of units. ``out`` (4,) as in :func:`balance_search` (cost,
+    moves, accepted, out-of-tolerance pairs).
     """
-    n = labels.shape[0]
     k = tot.shape[0]
     m = tot.shape[1]
     n_hist = history.shape[0]
@@ -916,9 +931,12 @@ def recom_balance(
         n_bad += _n_out(tot, itarget, itau, g)
     n_acc = 0
     mv = 0
+    grid_lists(labels, k, ghead, gnext)
     while mv < n_moves and n_bad > 0:
         mv += 1
-        a, b = _pick_pair(labels, indptr, indices, tot, itarget, itau, 0.7, rng, grid_nb)
+        a, b = _pick_pair(
+            labels, indptr, indices, tot, itarget, itau, 0.7, rng, grid_nb, ghead, gnext
+        )
         if a < 0:
             continue
         group[0] = a
@@ -933,14 +951,15 @@ def recom_balance(
                 for q in range(n_g):
                     grid_nb[group[q]] = -1
                 n_nb = 0
-                for i in range(n):
-                    if grid_nb[labels[i]] != -1:
-                        continue
-                    for e in range(indptr[i], indptr[i + 1]):
-                        g = labels[indices[e]]
-                        if grid_nb[g] == 0:
-                            grid_nb[g] = 1
-                            n_nb += 1
+                for q in range(n_g):
+                    i = ghead[group[q]]
+                    while i >= 0:
+                        for e in range(indptr[i], indptr[i + 1]):
+                            g = labels[indices[e]]
+                            if grid_nb[g] == 0:
+                                grid_nb[g] = 1
+                                n_nb += 1
+                        i = gnext[i]
                 if n_nb == 0:
                     break
                 pick = _randint(rng, n_nb)
@@ -951,15 +970,13 @@ def recom_balance(
                             n_g += 1
                             break
                         pick -= 1
-        for g in range(k):
-            grid_nb[g] = 0
-        for q in range(n_g):
-            grid_nb[group[q]] = 1
         s = 0
-        for i in range(n):
-            if grid_nb[labels[i]] == 1:
+        for q in range(n_g):
+            i = ghead[group[q]]
+            while i >= 0:
                 members[s] = i
                 s += 1
+                i = gnext[i]
         # a random root, so that the root's side is not always the same
         r = _randint(rng, s)
         members[0], members[r] = members[r], members[0]
@@ -1071,13 +1088,16 @@ def recom_balance(
                 for t in range(m):
                     tot[g, t] = 0.0
                 sizes[g] = 0
-            for p in range(s):
+                ghead[g] = -1
+            for p in range(s - 1, -1, -1):
                 u = members[p]
                 g = cut[p]
                 labels[u] = g
                 sizes[g] += 1
                 for t in range(m):
                     tot[g, t] += attrs[u, t]
+                gnext[u] = ghead[g]
+                ghead[g] = u
             for q in range(n_g):
                 n_bad += _n_out(tot, itarget, itau, group[q])
             cost += d

@@ -393,6 +393,10 @@ class _Search:
         self.stamp = np.zeros(1, dtype=np.int64)
         self.mark = np.zeros(n, dtype=np.int64)
         self.queue = np.zeros(n + 1, dtype=np.int64)
+        # the annealing's border list (scratch, rebuilt at each call)
+        self.nfor = np.zeros(n, dtype=np.int64)
+        self.bpos = np.zeros(n, dtype=np.int64)
+        self.blist = np.zeros(n, dtype=np.int64)
         self.krng = np.array([rng.integers(1, 2**63 - 1)], dtype=np.uint64)
         self.stats = np.zeros(4, dtype=np.int64)
         self.recom_tried = 0
@@ -466,6 +470,7 @@ class _Search:
             self.lab, *sc.data(), *sc.params(), st["tot"], st["mom"], st["acc"], st["diam"],
             st["members"], self.frozen, self.sizes, self.contiguity, bfs_limit, group_limit, n_iter,
             t_start, t_end, p_swap, self.krng, self.stamp, self.mark, self.queue, self.stats,
+            self.nfor, self.bpos, self.blist,
         )  # fmt: skip
 
     def balance(
@@ -500,6 +505,8 @@ class _Search:
         in_tree = np.zeros(n, dtype=np.uint8)
         sums = np.zeros((n, m + 2))
         grid_nb = np.zeros(k, dtype=np.int64)
+        ghead = np.zeros(k, dtype=np.int64)
+        gnext = np.zeros(n, dtype=np.int64)
         done = 0
         n_chunks = 0
         best_exc, stall = np.inf, 0
@@ -520,7 +527,7 @@ class _Search:
                     self.lab, sc.attrs, sc.itarget, itau, sc.indptr, sc.indices, self.frozen,
                     self.sizes, tot, _MARGIN, w_ex, 4 * k, n_trees, hist_r, self.krng, pos,
                     *scratch[:4], in_tree, sums, scratch[4], grid_nb, 4, sc.target, sc.tau, lv,
-                    scratch[5], group, tg, cum, out,
+                    scratch[5], group, tg, cum, ghead, gnext, out,
                 )  # fmt: skip
                 done += int(out[1])
                 if out[3] == 0:
