@@ -142,9 +142,14 @@ def test_delta_moves(benchmark, compiled, case):
 
     benchmark(run)
     border = to != lab[units_idx]
-    # only border moves count: interior proposals are no-ops
     t_batch = _best_time(run)
-    units_b, to_b = units_idx[border], to[border]
+    # only border moves count (interior proposals are no-ops): N_MOVES of them drawn from
+    # every (unit, neighbouring grid) pair of the layout, so that on large layouts the
+    # moves touch the whole border, not a set small enough to stay in the caches
+    cross = np.flatnonzero(lab[rows] != lab[u.indices])
+    pick = cross[rng.integers(0, cross.shape[0], N_MOVES)]
+    units_b = rows[pick].astype(np.int64)
+    to_b = lab[u.indices[pick]].astype(np.int64)
     out_b = np.zeros(units_b.shape[0])
 
     def run_border():
