@@ -244,3 +244,41 @@ def test_grid_lists_follow_the_merge_and_split_moves(monkeypatch) -> None:
     res = partition(u, k, obj, seed=3, initial=start, max_iterations=5_000, time_limit=20)
     assert calls and sum(calls) > 0
     assert np.all(grid_components(u, res.labels, k) == 1)
+
+
+def test_tree_helpers_match_a_plain_walk() -> None:
+    rng = np.random.default_rng(8)
+    for _ in range(30):
+        s = int(rng.integers(2, 40))
+        pred = np.r_[-1, [int(rng.integers(0, v)) for v in range(1, s)]].astype(np.int32)
+        order = np.arange(s, dtype=np.int32)  # parents come first
+        vals = rng.random((s, 3))
+        sums = vals.copy()
+        PK.subtree_sums(order, pred, sums)
+        ref = vals.copy()
+        for v in range(s - 1, 0, -1):
+            ref[pred[v]] += ref[v]
+        np.testing.assert_array_equal(sums, ref)
+        # cut the subtree of a random unit: its members leave, its ancestors lose its total
+        alive = np.ones(s, dtype=bool)
+        alive[rng.random(s) < 0.1] = False
+        alive[0] = True
+        v = int(rng.integers(1, s))
+        alive[v] = True
+        in_sub = np.ones(s, dtype=bool)
+        before = sums.copy()
+        left = alive.copy()
+        PK.cut_subtree(order, pred, left, v, sums, in_sub)
+        np.testing.assert_array_equal(left, alive & ~in_sub)
+        desc = {v}
+        for u in range(v + 1, s):
+            if pred[u] in desc and alive[u]:
+                desc.add(u)
+        assert set(np.flatnonzero(in_sub).tolist()) == desc
+        anc, u = set(), int(pred[v])
+        while u >= 0:
+            anc.add(u)
+            u = int(pred[u])
+        for u in range(s):
+            want = before[u] - before[v] if u in anc else before[u]
+            np.testing.assert_allclose(sums[u], want, rtol=0, atol=1e-12)

@@ -1112,6 +1112,44 @@ def recom_balance(
     return mv
 
 
+# ------------------------------------------------------- tree helpers of the annealing's recom
+
+
+@njit(cache=True, nogil=True)
+def subtree_sums(order, pred, sums):
+    """Add every unit's row of ``sums`` (s, m) into its parent's, leaves first: each row
+    becomes the total of its subtree. ``order`` root-first, ``pred`` parents (-1 at the
+    root)."""
+    for q in range(order.shape[0] - 1, 0, -1):
+        v = order[q]
+        p = pred[v]
+        for t in range(sums.shape[1]):
+            sums[p, t] += sums[v, t]
+
+
+@njit(cache=True, nogil=True)
+def cut_subtree(order, pred, alive, v, sums, in_sub):
+    """Mark the live subtree of ``v`` in ``in_sub`` (s,) bool, take it out of ``alive``
+    and subtract its total from the sums of v's ancestors."""
+    for p in range(in_sub.shape[0]):
+        in_sub[p] = False
+    in_sub[v] = True
+    for q in range(order.shape[0]):
+        u = order[q]
+        if alive[u] and u != v and pred[u] >= 0 and in_sub[pred[u]]:
+            in_sub[u] = True
+    for p in range(in_sub.shape[0]):
+        if in_sub[p] and not alive[p]:
+            in_sub[p] = False
+        if in_sub[p]:
+            alive[p] = False
+    u = pred[v]
+    while u >= 0:
+        for t in range(sums.shape[1]):
+            sums[u, t] -= sums[v, t]
+        u = pred[u]
+
+
 # ------------------------------------------------------------------ pieces behind cut vertices
 
 

@@ -634,10 +634,10 @@ class _Search:
             if order.shape[0] != U.shape[0]:
                 return
             sums = vals.copy()
-            for v in order[:0:-1]:
-                sums[pred[v]] += sums[v]
+            PK.subtree_sums(order, pred, sums)
             part = np.full(U.shape[0], -1, dtype=np.int64)
             alive = np.ones(U.shape[0], dtype=bool)
+            in_sub = np.zeros(U.shape[0], dtype=bool)
             left = list(range(len(G)))
             worst = 0.0
             nonroot = order[1:]
@@ -655,18 +655,8 @@ class _Search:
                 v = int(cand[c_i])
                 worst = max(worst, float(cost[g_i, c_i]))
                 # the subtree of v becomes a part
-                in_sub = np.zeros(U.shape[0], dtype=bool)
-                in_sub[v] = True
-                for u in order:
-                    if alive[u] and u != v and pred[u] >= 0 and in_sub[pred[u]]:
-                        in_sub[u] = True
-                in_sub &= alive
+                PK.cut_subtree(order, pred, alive, v, sums, in_sub)
                 part[in_sub] = left[g_i]
-                alive &= ~in_sub
-                u = int(pred[v])
-                while u >= 0:
-                    sums[u] -= sums[v]
-                    u = int(pred[u])
                 left.pop(g_i)
             if len(left) != 1 or not alive.any():
                 continue
