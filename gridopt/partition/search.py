@@ -818,7 +818,11 @@ def partition(
     time_limit : float
         Seconds for the whole run (seeding included).
     max_iterations : int, optional
-        Stop after this many proposals in total.
+        Stop after this many proposals in total. A proposal is a draw of a random unit
+        and a neighbour's grid; the annealing skips the draws of units with no
+        neighbour in another grid (which cannot move) without spending time on them,
+        but counts them, so the figure keeps its meaning as the layout's border grows
+        or shrinks.
     max_no_improve : int, optional
         Stop a restart after this many proposals without a better layout.
     n_restarts : int
