@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import lattice_edges
 
 from gridopt.errors import InputError
 from gridopt.model import Units
@@ -19,13 +20,7 @@ from gridopt.score import Objective
 def lattice(nx: int, ny: int, seed: int = 0, spacing: float = 100.0) -> Units:
     rng = np.random.default_rng(seed)
     n = nx * ny
-    idx = np.arange(n).reshape(ny, nx)
-    edges = np.concatenate(
-        [
-            np.column_stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()]),
-            np.column_stack([idx[:-1, :].ravel(), idx[1:, :].ravel()]),
-        ]
-    )
+    edges = lattice_edges(nx, ny)
     xx, yy = np.meshgrid(np.arange(nx) * spacing, np.arange(ny) * spacing)
     return Units.from_edges(
         ids=np.arange(n),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import lattice_edges
 
 from gridopt.model import Units
 from gridopt.partition import _kernels as PK
@@ -155,10 +156,7 @@ def test_hanging_pieces_match_the_components_without_each_unit() -> None:
 
 def lattice(side: int) -> Units:
     idx = np.arange(side * side).reshape(side, side)
-    edges = np.concatenate([
-        np.column_stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()]),
-        np.column_stack([idx[:-1, :].ravel(), idx[1:, :].ravel()]),
-    ])  # fmt: skip
+    edges = lattice_edges(side, side)
     rng = np.random.default_rng(4)
     n = side * side
     return Units.from_edges(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import lattice_edges
 
 from gridopt.model import Units
 from gridopt.partition.contiguity import is_contiguous
@@ -10,11 +11,7 @@ from gridopt.partition.seed import choose_seeds, grow_layout
 
 
 def lattice(n: int) -> Units:
-    idx = np.arange(n * n).reshape(n, n)
-    edges = np.concatenate([
-        np.column_stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()]),
-        np.column_stack([idx[:-1, :].ravel(), idx[1:, :].ravel()]),
-    ])  # fmt: skip
+    edges = lattice_edges(n, n)
     xx, yy = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float))
     return Units.from_edges(ids=range(n * n), x=xx.ravel(), y=yy.ravel(),
                             attributes={"households": np.ones(n * n)}, edges=edges)  # fmt: skip

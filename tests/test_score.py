@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import lattice_edges
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,13 +17,7 @@ def lattice(nx: int, ny: int, seed: int = 0) -> Units:
     """An nx x ny lattice of units, 100 m apart, with three random attributes."""
     rng = np.random.default_rng(seed)
     n = nx * ny
-    idx = np.arange(n).reshape(ny, nx)
-    edges = np.concatenate(
-        [
-            np.column_stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()]),
-            np.column_stack([idx[:-1, :].ravel(), idx[1:, :].ravel()]),
-        ]
-    )
+    edges = lattice_edges(nx, ny)
     xx, yy = np.meshgrid(np.arange(nx) * 100.0, np.arange(ny) * 100.0)
     return Units.from_edges(
         ids=np.arange(n),
