@@ -1129,20 +1129,17 @@ def subtree_sums(order, pred, sums):
 
 @njit(cache=True, nogil=True)
 def cut_subtree(order, pred, alive, v, sums, in_sub):
-    """Mark the live subtree of ``v`` in ``in_sub`` (s,) bool, take it out of ``alive``
-    and subtract its total from the sums of v's ancestors."""
+    """Mark the live subtree of the live unit ``v`` in ``in_sub`` (s,) bool, take it out
+    of ``alive`` and subtract its total from the sums of v's ancestors."""
     for p in range(in_sub.shape[0]):
         in_sub[p] = False
     in_sub[v] = True
-    for q in range(order.shape[0]):
+    alive[v] = False
+    for q in range(order.shape[0]):  # root-first: a parent is marked before its children
         u = order[q]
-        if alive[u] and u != v and pred[u] >= 0 and in_sub[pred[u]]:
+        if alive[u] and pred[u] >= 0 and in_sub[pred[u]]:
             in_sub[u] = True
-    for p in range(in_sub.shape[0]):
-        if in_sub[p] and not alive[p]:
-            in_sub[p] = False
-        if in_sub[p]:
-            alive[p] = False
+            alive[u] = False
     u = pred[v]
     while u >= 0:
         for t in range(sums.shape[1]):

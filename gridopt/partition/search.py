@@ -434,25 +434,21 @@ class _Search:
     def temperature0(self) -> float:
         """Median positive delta of random border moves: the start temperature."""
         sc, lab = self.sc, self.lab
-        n = lab.shape[0]
         e = self.rng.integers(0, self.rows.shape[0], size=min(4000, max(self.rows.shape[0], 1)))
         i, j = self.rows[e], sc.indices[e]
         keep = lab[i] != lab[j]
         i, j = i[keep][:1000], j[keep][:1000]
         if i.size == 0:
             return max(abs(self.cur), 1.0) * 1e-3
-        out = np.zeros(i.size)
         # the temperature follows the soft terms (compactness, soft balance...): the hard
         # penalty for leaving a tolerance band should stay (nearly) prohibitive
         ch = sc.ch.copy()
         sc.ch[:] = 0.0
-        K.delta_moves_batch(
-            i.astype(np.int64), lab[j].astype(np.int64), lab, *sc.data(), *sc.params(),
-            self.state["tot"], self.state["mom"], self.state["diam"], self.state["members"], out,
-        )  # fmt: skip
-        sc.ch[:] = ch
+        try:
+            out = sc.delta_moves(lab, self.state, i, lab[j])
+        finally:
+            sc.ch[:] = ch
         pos = out[out > 0]
-        _ = n
         return float(np.median(pos)) if pos.size else max(abs(self.cur), 1.0) * 1e-3
 
     def anneal(

@@ -598,9 +598,7 @@ def _border_moved(u, a, b, labels, indptr, indices, frozen, nfor, bpos, blist, b
         lv = labels[v]
         if lv != b:
             c += 1
-        if v == u:
-            continue
-        if lv == a:
+        if lv == a:  # (Units refuse self loops: v is never u)
             nfor[v] += 1
             bc = _border_set(v, True, frozen, bpos, blist, bc)
         elif lv == b:
@@ -894,7 +892,7 @@ def anneal(
         j = indices[indptr[i] + _randint(rng, deg)]
         a = labels[i]
         b = labels[j]
-        if a == b or frozen[i] != 0:
+        if a == b:  # (the border list holds no frozen unit)
             continue
         stats[0] += 1
         if p_swap > 0.0 and _next(rng) < p_swap:
