@@ -324,3 +324,47 @@ def test_an_error_on_one_thread_stops_the_others(grid12: Units) -> None:
         partition(grid12, 5, OBJ3, initial=np.zeros(144, dtype=int), workers=2, n_restarts=2,
                   time_limit=20.0, contiguity=False)  # fmt: skip
     assert time.perf_counter() - t < 10.0
+
+
+def test_diameter_recom_keeps_the_split_of_smallest_diameters() -> None:
+    # a ragged 2-grid layout: merge-and-split must look at every tree's
+    # split, keep the balanced one with the smallest diameter term, and take it
+    import importlib
+
+    search = importlib.import_module("gridopt.partition.search")
+    from gridopt.score import Scorer
+
+    u = lattice(10, 10, seed=4)
+    D = np.hypot(np.subtract.outer(u.x, u.x), np.subtract.outer(u.y, u.y))
+    obj = Objective(balance={"households": 0.1}, compactness="diameter")
+    scorer = Scorer(u, 2, obj, distance=D)
+    # grid 0: the four bottom rows and the left column up to the top (an L, 10 x 10 apart)
+    lab = np.where((u.y <= 300) | (u.x <= 0), 0, 1).astype(np.int32)
+    srch = search._Search(
+        scorer, lab, np.zeros(100, np.uint8), True, np.random.default_rng(1), False
+    )
+    assert srch.diam_recom
+    seen: list[float] = []
+    real = srch._split_dterm
+
+    def spy(U, new, G):
+        v = real(U, new, G)
+        seen.append(v)
+        return v
+
+    srch._split_dterm = spy
+    before = srch.cur
+    for _ in range(5):
+        seen.clear()
+        srch.recom(1e-12)
+        if srch.recom_accepted:
+            break
+    assert srch.recom_accepted == 1 and len(seen) >= 2  # every tree cut, not the first
+    st = scorer.new_state()
+    after = scorer.full(srch.lab, st)
+    assert after == pytest.approx(srch.cur, rel=1e-9) and after < before
+    # the split taken is the best of those looked at
+    assert 0.5 * (st["diam"].max() + st["diam"].mean()) == pytest.approx(min(seen), rel=1e-12)
+    assert is_contiguous(u, srch.lab, 2)
+    dev = np.abs(st["tot"][:, 0] / scorer.target[:, 0] - 1.0)
+    assert np.all(dev <= 0.1 + 1e-12)

@@ -402,6 +402,10 @@ class _Search:
         self.recom_tried = 0
         self.n_trees = 8
         self.recom_accepted = 0
+        # with a diameter objective, merge-and-split looks at the largest grid half of the
+        # time and keeps, of its trees' splits within tolerance, the one with the
+        # smallest diameters (a random split of a min-max objective is almost never taken)
+        self.diam_recom = scorer.coef[4] != 0 and scorer.D.size > 0
         # set by another search thread that failed: stop at the next check
         self.cancel: threading.Event | None = None
         u = scorer.units
@@ -578,7 +582,16 @@ class _Search:
         """A grid (out of tolerance ones preferred) and a random neighbouring grid."""
         sc, lab, rng = self.sc, self.lab, self.rng
         excess = (np.abs(self.state["tot"] / sc.target - 1.0) - sc.tau[None, :]).clip(0).sum(axis=1)
-        if excess.sum() > 0 and rng.random() < 0.7:
+        if self.diam_recom and excess.sum() == 0 and rng.random() < 0.5:
+            # a min-max diameter: the largest grid and a neighbour
+            diam = self.state["diam"]
+            top = np.flatnonzero(diam >= diam.max() - 1e-12)
+            a0 = int(top[rng.integers(0, top.size)])
+            cand = np.flatnonzero((lab[self.rows] == a0) & (lab[sc.indices] != a0))
+            if cand.size == 0:
+                return None
+            e = int(cand[rng.integers(0, cand.size)])
+        elif excess.sum() > 0 and rng.random() < 0.7:
             a0 = int(rng.choice(excess.shape[0], p=excess / excess.sum()))
             cand = np.flatnonzero((lab[self.rows] == a0) & (lab[sc.indices] != a0))
             if cand.size == 0:
@@ -593,12 +606,28 @@ class _Search:
                 return None
         return int(lab[self.rows[e]]), int(lab[sc.indices[e]])
 
+    def _split_dterm(
+        self, U: NDArray[np.int64], new: NDArray[np.int64], G: NDArray[np.int64]
+    ) -> float:
+        """The diameter term of the layout with the units U relabelled to ``new``."""
+        sc = self.sc
+        diam = self.state["diam"].copy()
+        for g in G:
+            P = U[new == g]
+            diam[g] = sc.D[np.ix_(P, P)].max() if P.size else 0.0
+        # the score's diameter term: (largest + mean) / 2
+        return 0.5 * (float(diam.max()) + float(diam.mean()))
+
     def recom(self, temp: float) -> None:
         """Merge two or three adjacent grids and re-split them along a random spanning tree.
 
         Parts are carved off the tree one at a time (a subtree whose totals fit a grid's
         targets); with two grids the best-balanced cut of a few trees is taken, with three
-        only a split with every part within tolerance.
+        only a split with every part within tolerance. With a diameter objective every
+        tree is cut, and of the splits within tolerance the one with the smallest
+        diameter term wins (the first balanced split of a random tree has ragged parts,
+        which a min-max objective almost never accepts); half of the pairs then start
+        from the grid with the largest diameter.
         """
         sc, lab, rng = self.sc, self.lab, self.rng
         self.recom_tried += 1
@@ -662,8 +691,17 @@ class _Search:
             new = G[part]
             if fz_units.size and np.any(new[fz_units] != lab[U][fz_units]):
                 continue
+            if self.diam_recom:
+                # among the splits within tolerance, the one with the smallest diameters
+                if worst <= 1.0:
+                    key = (0.0, self._split_dterm(U, new, G))
+                else:
+                    key = (worst, 0.0)
+                if best is None or key < best[2]:
+                    best = (worst, new, key)
+                continue
             if best is None or worst < best[0]:
-                best = (worst, new)
+                best = (worst, new, None)
             if worst <= 1.0:
                 break
         if best is None or (len(G) > 2 and best[0] > 1.0):
@@ -843,7 +881,9 @@ def partition(
         between the closest pair of units (see :func:`~gridopt.partition.contiguity.attach_islands`)
         or raise.
     recom : bool
-        Use the merge-and-split move.
+        Use the merge-and-split move. With ``compactness="diameter"`` it targets the
+        grid with the largest diameter half of the time and keeps the split of smallest
+        diameters among those within tolerance.
     recom_share : float
         Share of the search time given to merge-and-split moves.
     p_swap : float
@@ -1113,8 +1153,9 @@ def partition(
         maxdev = np.array(list(ev.max_deviation.values()))
         run.key = (not ev.feasible, 0.0 if ev.feasible else _worst_excess(maxdev, sc.tau), ev.total)
         run.labels = best_lab_r
-        log.info("%s %d: score %.6g, feasible %s", "polish" if polishing else "restart", r,
-                 ev.total, ev.feasible)  # fmt: skip
+        log.info("%s %d: score %.6g, feasible %s%s", "polish" if polishing else "restart", r,
+                 ev.total, ev.feasible, "" if math.isnan(ev.max_diameter)
+                 else f", largest diameter {ev.max_diameter:.6g}")  # fmt: skip
         return run
 
     def worker(w: int) -> list[_Run]:
