@@ -582,17 +582,16 @@ class _Search:
         """A grid (out of tolerance ones preferred) and a random neighbouring grid."""
         sc, lab, rng = self.sc, self.lab, self.rng
         excess = (np.abs(self.state["tot"] / sc.target - 1.0) - sc.tau[None, :]).clip(0).sum(axis=1)
-        if self.diam_recom and excess.sum() == 0 and rng.random() < 0.5:
-            # a min-max diameter: the largest grid and a neighbour
+        total = excess.sum()
+        a0 = -1
+        if self.diam_recom and total == 0 and rng.random() < 0.5:
+            # a min-max diameter: the largest grid
             diam = self.state["diam"]
             top = np.flatnonzero(diam >= diam.max() - 1e-12)
             a0 = int(top[rng.integers(0, top.size)])
-            cand = np.flatnonzero((lab[self.rows] == a0) & (lab[sc.indices] != a0))
-            if cand.size == 0:
-                return None
-            e = int(cand[rng.integers(0, cand.size)])
-        elif excess.sum() > 0 and rng.random() < 0.7:
-            a0 = int(rng.choice(excess.shape[0], p=excess / excess.sum()))
+        elif total > 0 and rng.random() < 0.7:
+            a0 = int(rng.choice(excess.shape[0], p=excess / total))
+        if a0 >= 0:
             cand = np.flatnonzero((lab[self.rows] == a0) & (lab[sc.indices] != a0))
             if cand.size == 0:
                 return None
@@ -610,13 +609,12 @@ class _Search:
         self, U: NDArray[np.int64], new: NDArray[np.int64], G: NDArray[np.int64]
     ) -> float:
         """The diameter term of the layout with the units U relabelled to ``new``."""
-        sc = self.sc
+        D = self.sc.D
         diam = self.state["diam"].copy()
         for g in G:
             P = U[new == g]
-            diam[g] = sc.D[np.ix_(P, P)].max() if P.size else 0.0
-        # the score's diameter term: (largest + mean) / 2
-        return 0.5 * (float(diam.max()) + float(diam.mean()))
+            diam[g] = D[np.ix_(P, P)].max() if P.size else 0.0
+        return float(K._diam_term(diam, -1, 0.0, -1, 0.0))
 
     def recom(self, temp: float) -> None:
         """Merge two or three adjacent grids and re-split them along a random spanning tree.
@@ -691,18 +689,14 @@ class _Search:
             new = G[part]
             if fz_units.size and np.any(new[fz_units] != lab[U][fz_units]):
                 continue
-            if self.diam_recom:
-                # among the splits within tolerance, the one with the smallest diameters
-                if worst <= 1.0:
-                    key = (0.0, self._split_dterm(U, new, G))
-                else:
-                    key = (worst, 0.0)
-                if best is None or key < best[2]:
-                    best = (worst, new, key)
-                continue
-            if best is None or worst < best[0]:
-                best = (worst, new, None)
-            if worst <= 1.0:
+            # the best-balanced split; with a diameter objective, of the splits within
+            # tolerance the one with the smallest diameters (every tree is cut)
+            key = (worst, 0.0)
+            if self.diam_recom and worst <= 1.0:
+                key = (0.0, self._split_dterm(U, new, G))
+            if best is None or key < best[2]:
+                best = (worst, new, key)
+            if worst <= 1.0 and not self.diam_recom:
                 break
         if best is None or (len(G) > 2 and best[0] > 1.0):
             return
