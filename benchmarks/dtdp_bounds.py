@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/dtdp_bounds.py --data ../shared/benchmarks/dtdp --out out/dtdp-bounds
-    python benchmarks/dtdp_bounds.py --data ../shared/benchmarks/dtdp --only 'Corners*_G0*' --out OUT
+    python benchmarks/dtdp_bounds.py --data ../shared/benchmarks/dtdp --only 'Corners*_G0,*_G1' --out OUT
 
 A layout needs ``p`` connected grids (territories) whose attribute totals each lie within
 ``+/- tau`` of the mean grid. Write every unit's attributes as shares of the mean grid.
@@ -506,7 +506,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of *.graphml")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--only", default=None, help="glob on the file name")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated globs on the instance name (as quality.py's --only)",
+    )
     parser.add_argument("--territories", type=int, default=10)
     parser.add_argument("--tolerance", type=float, default=0.05)
     parser.add_argument(
@@ -518,9 +522,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = sorted(args.data.glob("*.graphml"))
     if args.only:
-        files = [f for f in files if fnmatch.fnmatch(f.name, args.only)]
+        globs = [g.strip() for g in args.only.split(",") if g.strip()]
+        # the instance name (quality.py's convention) or, as before, the file name
+        files = [
+            f
+            for f in files
+            if any(fnmatch.fnmatch(f.stem, g) or fnmatch.fnmatch(f.name, g) for g in globs)
+        ]
     if not files:
-        print(f"error: no *.graphml under {args.data}", file=sys.stderr)
+        which = f" matches --only {args.only!r}" if args.only else ""
+        print(f"error: no *.graphml under {args.data}{which}", file=sys.stderr)
         return 2
     solved: dict[str, bool] = {}
     if args.quality is not None:

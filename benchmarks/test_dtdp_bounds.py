@@ -247,3 +247,24 @@ def test_proofs_agree_with_brute_force_on_small_graphs():
     assert infeasible_count > 10
     assert proven_count >= infeasible_count // 2
     assert heavy >= 5
+
+
+def test_cli_only_takes_the_quality_runners_globs(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, tail in (("ok_G1", 1), ("bad_G2", 2), ("other_G3", 1)):
+        _write(data, _grid_with_tail(tail), name)
+    out = tmp_path / "out"
+    base = ["--data", str(data), "--out", str(out), "--territories", "2"]
+    # comma-separated globs on the instance name, as quality.py's --only
+    assert main([*base, "--only", "*_G1,bad_*"]) == 0
+    rows = (out / "bounds.csv").read_text().splitlines()[1:]
+    assert sorted(r.split(",")[0] for r in rows) == ["bad_G2", "ok_G1"]
+    # a glob on the file name still works
+    assert main([*base, "--only", "other_G3.graphml"]) == 0
+    rows = (out / "bounds.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["other_G3"]
+    # nothing matched: exit code 2
+    capsys.readouterr()
+    assert main([*base, "--only", "nothing*"]) == 2
+    assert "matches --only 'nothing*'" in capsys.readouterr().err
