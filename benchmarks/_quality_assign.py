@@ -17,7 +17,6 @@ wall-clock seconds; ``GRIDOPT_GAP_CLOCK=cpu`` counts this process's CPU seconds 
 from __future__ import annotations
 
 import csv
-import fnmatch
 import logging
 import os
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from quality import select_instances
 
 from gridopt.assign import solve_gap
 
@@ -66,10 +66,8 @@ def _instances(data: Path, only: str | None) -> list[Path]:
             or p.name.startswith(".")
         ):
             continue
-        if only and not any(fnmatch.fnmatch(p.name, g) for g in only.split(",")):
-            continue
         out.append(p)
-    return out
+    return select_instances(out, only)
 
 
 def _write_atomic(path: Path, rows: list[list[Any]], header: list[str]) -> None:

@@ -15,7 +15,6 @@ same settings.
 from __future__ import annotations
 
 import csv
-import fnmatch
 import os
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from quality import select_instances
 
 from gridopt.partition.pmedian import capacitated_pmedian
 
@@ -70,8 +70,7 @@ def run_cpmp(args: Any) -> int:
             values = {r["instance"]: r for r in csv.DictReader(fh)}
     files = sorted(list(data.glob("cpmp*.txt")) + list(data.glob("SJC*.dat")))
     only = getattr(args, "only", None)
-    if only:
-        files = [f for f in files if any(fnmatch.fnmatch(f.stem, g) for g in only.split(","))]
+    files = select_instances(files, only)
     summary: list[list[Any]] = []
     print(f"warm-up (Numba compile or cache load): {warm_up():.1f} s")
     print(

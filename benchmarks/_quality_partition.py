@@ -14,7 +14,6 @@ instance gets the same settings.
 from __future__ import annotations
 
 import csv
-import fnmatch
 import logging
 import os
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from quality import select_instances
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components, dijkstra
 
@@ -156,8 +156,7 @@ def run_dtdp(args: Any) -> int:
     out: Path = args.out
     ref = read_reference(data)
     files = sorted(data.glob("*.graphml"))
-    if args.only:
-        files = [f for f in files if any(fnmatch.fnmatch(f.stem, g) for g in args.only.split(","))]
+    files = select_instances(files, args.only)
     if not files:
         print(f"error: no *.graphml in {data}", file=sys.stderr)
         return 2

@@ -14,12 +14,13 @@ process's CPU seconds instead (fair figures on a shared, busy machine).
 from __future__ import annotations
 
 import csv
-import fnmatch
 import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from quality import select_instances
 
 from gridopt.dispatch import read_solomon, solve_vrptw
 
@@ -67,8 +68,7 @@ def run_solomon(args: Any) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     files = sorted(Path(args.data).glob("*.txt"))
-    if getattr(args, "only", None):
-        files = [f for f in files if any(fnmatch.fnmatch(f.stem, g) for g in args.only.split(","))]
+    files = select_instances(files, getattr(args, "only", None))
     rows = []
     for path in files:
         inst = read_solomon(path)

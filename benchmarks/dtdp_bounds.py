@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import fnmatch
 import sys
 import time
 from collections.abc import Callable, Hashable, Mapping
@@ -64,6 +63,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 from ortools.sat.python import cp_model
+from quality import select_instances
 
 from gridopt.io.write import atomic_path
 
@@ -521,14 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     files = sorted(args.data.glob("*.graphml"))
-    if args.only:
-        globs = [g.strip() for g in args.only.split(",") if g.strip()]
-        # the instance name (quality.py's convention) or, as before, the file name
-        files = [
-            f
-            for f in files
-            if any(fnmatch.fnmatch(f.stem, g) or fnmatch.fnmatch(f.name, g) for g in globs)
-        ]
+    files = select_instances(files, args.only)
     if not files:
         which = f" matches --only {args.only!r}" if args.only else ""
         print(f"error: no *.graphml under {args.data}{which}", file=sys.stderr)

@@ -14,6 +14,7 @@ Each sub-command lives in its own module (``_quality_partition.py``,
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import importlib
 import sys
 from pathlib import Path
@@ -26,6 +27,24 @@ COMMANDS = {
     "gap": "_quality_assign",
     "solomon": "_quality_assign",
 }
+
+
+def select_instances(paths: list[Path], only: str | None) -> list[Path]:
+    """The paths whose instance name (or file name) matches one of ``only``'s globs.
+
+    ``only`` is a comma-separated list of globs (``--only``); ``None`` or empty keeps all.
+
+    >>> select_instances([Path("a_G1.graphml"), Path("b_G2.graphml")], "*_G1, x*")
+    [PosixPath('a_G1.graphml')]
+    """
+    globs = [g.strip() for g in (only or "").split(",") if g.strip()]
+    if not globs:
+        return list(paths)
+    return [
+        p
+        for p in paths
+        if any(fnmatch.fnmatch(p.stem, g) or fnmatch.fnmatch(p.name, g) for g in globs)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
